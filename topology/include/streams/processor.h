@@ -1,0 +1,152 @@
+// The Processor API, in the style of Kafka Streams.
+//
+// A Processor<KIn, VIn, KOut, VOut> receives typed records from its parents,
+// may read and write the state stores connected to it, and forwards records of
+// type <KOut, VOut> to its children through its ProcessorContext.
+//
+// Lifetime: one processor instance per task, made by the supplier given to
+// TopologyBuilder::AddProcessor. Init() is called once after the task's stores
+// are restored and before the first record; Close() once when the task closes.
+//
+// Thread safety: a processor instance and its context are used by one thread at
+// a time (the thread that owns the task). Processors need no locking.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "streams/kafka_types.h"
+#include "streams/result.h"
+#include "streams/state/key_value_store.h"
+#include "streams/status.h"
+
+namespace streams {
+
+// A typed record inside a topology.
+template <typename K, typename V>
+struct Record {
+  K key;
+  V value;
+  Timestamp timestamp;
+  Headers headers;
+};
+
+// Where the record being processed came from.
+struct RecordMetadata {
+  std::string topic;
+  Partition partition{0};
+  Offset offset{0};
+};
+
+// A task processes one partition of the topology's source topics ("0_<p>").
+struct TaskId {
+  Partition partition{0};
+  std::string ToString() const { return "0_" + std::to_string(partition.value()); }
+  friend auto operator<=>(const TaskId&, const TaskId&) = default;
+  friend bool operator==(const TaskId&, const TaskId&) = default;
+};
+
+enum class PunctuationType {
+  // Fires as stream time (the largest record timestamp seen by the task) passes
+  // each multiple of the interval. Deterministic: depends only on the input.
+  kStreamTime,
+  // Fires as the wall clock passes each interval. Not deterministic.
+  kWallClockTime,
+};
+
+// A punctuator gets the time (stream or wall clock) at which it fired.
+using Punctuator = std::function<Status(Timestamp)>;
+
+// Handle of a scheduled punctuation.
+class PunctuationId {
+ public:
+  constexpr explicit PunctuationId(uint64_t value) : value_(value) {}
+  constexpr uint64_t value() const { return value_; }
+  friend constexpr auto operator<=>(PunctuationId, PunctuationId) = default;
+
+ private:
+  uint64_t value_;
+};
+
+// Untyped part of the context, shared by all processors of a task.
+class ProcessorContextBase {
+ public:
+  virtual ~ProcessorContextBase() = default;
+
+  virtual const TaskId& task_id() const = 0;
+  virtual const std::string& application_id() const = 0;
+
+  // Metadata of the record being processed; std::nullopt inside a punctuator.
+  virtual const std::optional<RecordMetadata>& record_metadata() const = 0;
+  // Headers of the record being processed (empty inside a punctuator).
+  virtual const Headers& headers() const = 0;
+  // Timestamp of the record being processed, or the punctuation time.
+  virtual Timestamp timestamp() const = 0;
+  // The largest record timestamp this task has seen (restored after restarts).
+  virtual Timestamp stream_time() const = 0;
+  // The injected clock's time. Decisions must not depend on it.
+  virtual Timestamp wall_clock_time() const = 0;
+
+  // A store connected to this processor (TopologyBuilder::AddStateStore), or
+  // nullptr when no store of that name is connected to it. Valid until Close().
+  virtual state::KeyValueStore* GetStateStore(std::string_view name) = 0;
+
+  // Schedules `punctuator` every `interval` (> 0). Errors: InvalidArgument.
+  virtual Result<PunctuationId> Schedule(std::chrono::milliseconds interval, PunctuationType type,
+                                         Punctuator punctuator) = 0;
+  // Cancels a punctuation; unknown ids are ignored.
+  virtual void Cancel(PunctuationId id) = 0;
+
+  // Asks the runtime to commit soon after this record.
+  virtual void RequestCommit() = 0;
+};
+
+namespace internal {
+// Type-erased record, as it travels between nodes.
+struct AnyRecord;
+// Forwards a type-erased record to the children of the current node.
+class Forwarder {
+ public:
+  virtual ~Forwarder() = default;
+  virtual Status ForwardAny(AnyRecord record, std::optional<std::string_view> child) = 0;
+};
+}  // namespace internal
+
+// The context a processor forwards through.
+template <typename KOut, typename VOut>
+class ProcessorContext : public ProcessorContextBase {
+ public:
+  // Sends `record` to every child (or only to the child named `child`).
+  // Errors: NotFound for an unknown child; otherwise the first error of a child.
+  virtual Status Forward(Record<KOut, VOut> record) = 0;
+  virtual Status Forward(Record<KOut, VOut> record, std::string_view child) = 0;
+};
+
+template <typename KIn, typename VIn, typename KOut = KIn, typename VOut = VIn>
+class Processor {
+ public:
+  using KeyIn = KIn;
+  using ValueIn = VIn;
+  using KeyOut = KOut;
+  using ValueOut = VOut;
+
+  virtual ~Processor() = default;
+
+  // Called once before the first record. `context` outlives the processor's use
+  // of it (until Close() returns). A non-OK status fails the task.
+  virtual Status Init(ProcessorContext<KOut, VOut>& context) { return Status::Ok(); }
+
+  // Processes one record. A non-OK status fails the current cycle: the runtime
+  // aborts the transaction and the record is processed again later. Business
+  // outcomes (a declined payment) are records, not errors.
+  virtual Status Process(const Record<KIn, VIn>& record) = 0;
+
+  // Called once when the task closes; release resources here.
+  virtual void Close() {}
+};
+
+}  // namespace streams

@@ -1,0 +1,139 @@
+// StreamTask: one partition's worth of a topology: its processor instances, its
+// state (a TaskState), its stream time and punctuations, and its input positions.
+// Used by the Kafka runtime and by the TopologyTestDriver alike.
+//
+// Life of a task:
+//   Create -> RestoreSpecs/ApplyRestoreBatch (until caught up) -> InitializeProcessors
+//   -> { Process* ; PrepareCommit ; (Kafka commit) ; Commit  |  Abort }* -> Close
+//
+// Thread safety: not thread-safe; one thread drives a task at a time.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "streams/clock.h"
+#include "streams/processor.h"
+#include "streams/record.h"
+#include "streams/record_collector.h"
+#include "streams/result.h"
+#include "streams/state/state_resources.h"
+#include "streams/state/task_state.h"
+#include "streams/topology.h"
+
+namespace streams {
+
+struct TaskConfig {
+  std::string application_id;
+  // This task's own directory (e.g. <state.dir>/<application.id>/0_3).
+  std::string state_directory;
+  // Dead-letter topic for records that fail to deserialize; empty means
+  // "<source topic>.dlq".
+  std::string dead_letter_topic;
+};
+
+// Headers put on a dead-lettered record.
+inline constexpr char kDlqErrorHeader[] = "dlq.error";
+inline constexpr char kDlqTopicHeader[] = "dlq.source.topic";
+inline constexpr char kDlqPartitionHeader[] = "dlq.source.partition";
+inline constexpr char kDlqOffsetHeader[] = "dlq.source.offset";
+
+// A store's changelog partition and where restoring it starts.
+struct RestoreSpec {
+  std::string store;
+  TopicPartition changelog;
+  // First offset to read; std::nullopt: from the beginning of the partition.
+  std::optional<Offset> from;
+};
+
+// What a task did in the current cycle, for metrics.
+struct TaskCycleStats {
+  uint64_t records_processed = 0;
+  uint64_t records_dead_lettered = 0;
+  uint64_t changelog_records = 0;
+};
+
+class StreamTask {
+ public:
+  // Opens the task's state in config.state_directory and makes its processor
+  // instances (not yet initialized). `topology`, `resources`, `collector` and
+  // `clock` are borrowed and must outlive the task.
+  // Errors: those of TaskState::Open.
+  static Result<std::unique_ptr<StreamTask>> Create(const Topology& topology, TaskId id,
+                                                    TaskConfig config,
+                                                    state::StateResources* resources,
+                                                    RecordCollector* collector,
+                                                    const Clock* clock);
+
+  virtual ~StreamTask() = default;
+
+  virtual const TaskId& id() const = 0;
+
+  // The source partitions of this task (partition id() of every source topic).
+  virtual std::vector<TopicPartition> input_partitions() const = 0;
+
+  // Changelog partitions to restore before processing, with the checkpointed
+  // start offsets. Logged stores only.
+  virtual std::vector<RestoreSpec> RestoreSpecs() const = 0;
+
+  // Applies records read from a store's changelog (see TaskState::ApplyRestoreBatch);
+  // the records' timestamps advance stream time. Precondition: not initialized.
+  virtual Status ApplyRestoreBatch(const std::string& store,
+                                   const std::vector<state::ChangelogRecord>& records,
+                                   Offset next_offset) = 0;
+
+  // Calls Init() of every processor (after restore). Errors: the first failing
+  // processor's status, with its name.
+  virtual Status InitializeProcessors() = 0;
+
+  // Processes one input record of one of input_partitions(): advances stream
+  // time, runs it through the topology, fires due stream-time punctuations.
+  // A record that fails to deserialize goes to the dead-letter topic (headers
+  // kDlq*) and processing goes on (OK). Errors from processors or the collector
+  // are returned; the caller must then Abort().
+  virtual Status Process(const ConsumedRecord& record) = 0;
+
+  // Fires due wall-clock punctuations.
+  virtual Status PunctuateWallClock() = 0;
+
+  // True when a processor asked for a commit, or there is uncommitted work.
+  virtual bool commit_requested() const = 0;
+  virtual bool HasUncommittedWork() const = 0;
+
+  // Sends this cycle's changelog records to "<application_id>-<store>-changelog",
+  // partition id(), through the collector. Call before the Kafka commit.
+  virtual Status PrepareCommit() = 0;
+
+  // Next offsets to consume for the input partitions, as processed so far
+  // (what the runtime sends with the transaction).
+  virtual std::map<TopicPartition, Offset> ConsumedOffsets() const = 0;
+
+  // After the Kafka transaction committed: atomically applies the staged state
+  // with a checkpoint of ConsumedOffsets(), the stream time, and the changelog
+  // positions; `changelog_next_offsets` maps store -> offset after its last
+  // changelog record of this cycle (stores absent keep their previous offset).
+  virtual Status Commit(const std::map<std::string, Offset>& changelog_next_offsets) = 0;
+
+  // Drops staged state, and rewinds positions and stream time to the last commit.
+  // The caller re-reads input from ConsumedOffsets().
+  virtual void Abort() = 0;
+
+  // The last committed checkpoint.
+  virtual const state::Checkpoint& committed_checkpoint() const = 0;
+
+  // Stats since the last Commit/Abort.
+  virtual const TaskCycleStats& cycle_stats() const = 0;
+
+  // Approximate local state size and entries per store, for metrics.
+  virtual uint64_t ApproximateStateBytes() = 0;
+  virtual std::map<std::string, uint64_t> ApproximateStoreEntries() = 0;
+
+  // Closes processors and state. clean=false (after a fatal error): staged
+  // state is dropped. Idempotent.
+  virtual Status Close(bool clean) = 0;
+};
+
+}  // namespace streams
