@@ -83,6 +83,10 @@ class TaskState {
 
   // Moves out the changelog records of writes staged since the last call, in
   // write order (the last write of a key in a cycle wins when replayed).
+  // Records are coalesced: only the last write of each (store, key) since the
+  // previous call is returned, at the position of that last write. Values are the
+  // stored bytes (for TTL stores: 8-byte big-endian write time + value), which
+  // ApplyRestoreBatch expects back. Commit() keeps records not yet taken.
   virtual std::vector<ChangelogRecord> TakeChangelog() = 0;
 
   // True when writes are staged and not yet committed or aborted.
@@ -91,17 +95,25 @@ class TaskState {
   // Atomically applies every staged write and `checkpoint` (replacing the
   // previous one) in one WriteBatch. On error nothing is applied and the
   // staged writes remain, so the caller may retry or Abort().
+  // Changelog offsets of in-memory stores are dropped from the stored checkpoint.
+  // Errors: FailedPrecondition (closed, or store iterators still open), IoError
+  // and others translated from RocksDB.
   virtual Status Commit(const Checkpoint& checkpoint) = 0;
 
   // Drops every staged write (and changelog records not yet taken). Reads then
-  // see the last committed state again.
+  // see the last committed state again: stream time also returns to its value
+  // at the last Commit (or restore), the one exception to "never goes back".
   virtual void Abort() = 0;
 
   // Restore: applies changelog records read from `store`'s changelog directly
   // (not staged, not re-logged), and records `next_offset` (the offset after the
   // last record applied) as the store's checkpointed changelog offset, in one
   // atomic batch. A record with no value deletes the key.
-  // Precondition: no staged writes.
+  // Precondition: no staged writes (FailedPrecondition otherwise). Errors:
+  // NotFound (unknown store), Corruption (a TTL store value shorter than its
+  // 8-byte timestamp; nothing applied), RocksDB errors. In-memory stores apply
+  // to memory and never get a checkpointed offset. Stream time advances to the
+  // largest record timestamp and is checkpointed with the batch.
   virtual Status ApplyRestoreBatch(std::string_view store,
                                    const std::vector<ChangelogRecord>& records,
                                    Offset next_offset) = 0;
@@ -110,7 +122,9 @@ class TaskState {
   virtual uint64_t ApproximateSizeBytes() = 0;
 
   // Flushes memtables and closes the database; staged writes are dropped.
-  // Idempotent. The destructor closes too.
+  // Idempotent. The destructor closes too. FailedPrecondition while store
+  // iterators are open. After Close every store operation fails with
+  // FailedPrecondition (store pointers stay valid until destruction).
   virtual Status Close() = 0;
 };
 
