@@ -51,14 +51,22 @@ struct TaskId {
 };
 
 enum class PunctuationType {
-  // Fires as stream time (the largest record timestamp seen by the task) passes
-  // each multiple of the interval. Deterministic: depends only on the input.
+  // Fires as stream time (the largest record timestamp seen by the task) reaches
+  // or passes each multiple of the interval (aligned to the epoch), right after
+  // the record that moved it. Several multiples passed by one record give one
+  // call, with the stream time. Due punctuators fire in the order they were
+  // scheduled. Deterministic: depends only on the input (an aborted cycle
+  // rewinds the schedule, so its replay fires the same punctuations).
   kStreamTime,
-  // Fires as the wall clock passes each interval. Not deterministic.
+  // Fires when StreamTask::PunctuateWallClock finds the clock at or past the
+  // next due time (first due: schedule time + interval); missed intervals are
+  // coalesced into one call with the clock's time. Not deterministic.
   kWallClockTime,
 };
 
-// A punctuator gets the time (stream or wall clock) at which it fired.
+// A punctuator gets the time (stream or wall clock) at which it fired. Inside
+// it, the context's record_metadata() is std::nullopt, headers() is empty and
+// timestamp() is that time; records it forwards carry their own timestamps.
 using Punctuator = std::function<Status(Timestamp)>;
 
 // Handle of a scheduled punctuation.

@@ -4,13 +4,13 @@
 // one instance is shared by all tasks of all threads.
 #pragma once
 
+#include <google/protobuf/message_lite.h>
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
-
-#include <google/protobuf/message_lite.h>
 
 #include "streams/result.h"
 
@@ -54,14 +54,13 @@ class ProtobufSerde final : public Serde<M> {
   Result<M> Deserialize(std::string_view topic,
                         std::optional<std::string_view> data) const override {
     if (!data) {
-      return Status::Corruption("null payload on topic '" + std::string(topic) +
-                                "', expected " + M().GetTypeName());
+      return Status::Corruption("null payload on topic '" + std::string(topic) + "', expected " +
+                                M().GetTypeName());
     }
     M message;
     if (!message.ParseFromArray(data->data(), static_cast<int>(data->size()))) {
-      return Status::Corruption("payload of " + std::to_string(data->size()) +
-                                " bytes on topic '" + std::string(topic) + "' is not a valid " +
-                                M().GetTypeName());
+      return Status::Corruption("payload of " + std::to_string(data->size()) + " bytes on topic '" +
+                                std::string(topic) + "' is not a valid " + M().GetTypeName());
     }
     return message;
   }

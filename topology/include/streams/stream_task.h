@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "streams/clock.h"
@@ -61,13 +62,15 @@ class StreamTask {
   // Opens the task's state in config.state_directory and makes its processor
   // instances (not yet initialized). `topology`, `resources`, `collector` and
   // `clock` are borrowed and must outlive the task.
-  // Errors: those of TaskState::Open.
+  // The directory is created when missing. Errors: InvalidArgument (null
+  // pointer, empty application_id or state_directory), IoError (directory), and
+  // those of TaskState::Open, prefixed with the task id.
   static Result<std::unique_ptr<StreamTask>> Create(const Topology& topology, TaskId id,
                                                     TaskConfig config,
                                                     state::StateResources* resources,
-                                                    RecordCollector* collector,
-                                                    const Clock* clock);
+                                                    RecordCollector* collector, const Clock* clock);
 
+  // Destroying an open task is Close(/*clean=*/false).
   virtual ~StreamTask() = default;
 
   virtual const TaskId& id() const = 0;
@@ -92,8 +95,12 @@ class StreamTask {
   // Processes one input record of one of input_partitions(): advances stream
   // time, runs it through the topology, fires due stream-time punctuations.
   // A record that fails to deserialize goes to the dead-letter topic (headers
-  // kDlq*) and processing goes on (OK). Errors from processors or the collector
-  // are returned; the caller must then Abort().
+  // kDlq*; its timestamp does not move stream time, as in Kafka Streams) and
+  // processing goes on (OK). Errors: InvalidArgument for a partition that is
+  // not an input of this task, FailedPrecondition before InitializeProcessors
+  // or after Close; errors from processors or the collector are returned with
+  // the failing node and record named, and the caller must then Abort().
+  // The input position becomes record.offset + 1 only on success.
   virtual Status Process(const ConsumedRecord& record) = 0;
 
   // Fires due wall-clock punctuations.
@@ -103,26 +110,51 @@ class StreamTask {
   virtual bool commit_requested() const = 0;
   virtual bool HasUncommittedWork() const = 0;
 
-  // Sends this cycle's changelog records to "<application_id>-<store>-changelog",
-  // partition id(), through the collector. Call before the Kafka commit.
+  // First stages tombstones for expired entries of TTL stores
+  // (TaskState::PurgeExpired), then sends this cycle's changelog records to
+  // "<application_id>-<store>-changelog", partition id(), through the collector.
+  // Call before the Kafka commit, after the last Process of the cycle (Commit
+  // refuses work done after it). Errors: those of the state and collector.
   virtual Status PrepareCommit() = 0;
 
   // Next offsets to consume for the input partitions, as processed so far
   // (what the runtime sends with the transaction).
   virtual std::map<TopicPartition, Offset> ConsumedOffsets() const = 0;
 
+  // Before processing, after a restart: adopts the consumer group's committed
+  // offsets as the task's input positions and as the point Abort() rewinds to.
+  // They may be ahead of the local checkpoint when the process died between the
+  // Kafka commit and Commit(); restoring the changelog repairs the state, and
+  // this repairs the positions (otherwise the next commit could send older
+  // offsets for an idle partition). Partitions absent from `committed` keep
+  // their checkpointed position. Errors: InvalidArgument for a partition that
+  // is not an input of this task; FailedPrecondition when the task has
+  // uncommitted work.
+  virtual Status ResetInputOffsets(const std::map<TopicPartition, Offset>& committed) = 0;
+
   // After the Kafka transaction committed: atomically applies the staged state
   // with a checkpoint of ConsumedOffsets(), the stream time, and the changelog
   // positions; `changelog_next_offsets` maps store -> offset after its last
   // changelog record of this cycle (stores absent keep their previous offset).
+  // Errors: FailedPrecondition (records processed after PrepareCommit, or
+  // closed), InvalidArgument (unknown store), those of TaskState::Commit (then
+  // nothing was applied and the call may be retried, or the cycle aborted).
   virtual Status Commit(const std::map<std::string, Offset>& changelog_next_offsets) = 0;
 
-  // Drops staged state, and rewinds positions and stream time to the last commit.
+  // Drops staged state, and rewinds positions, stream time and the punctuation
+  // schedules to the last commit (schedules made, fired or cancelled in the
+  // aborted cycle are undone), so a replay is deterministic. Processors' own
+  // member variables are not rewound: keep state in stores.
   // The caller re-reads input from ConsumedOffsets().
   virtual void Abort() = 0;
 
   // The last committed checkpoint.
   virtual const state::Checkpoint& committed_checkpoint() const = 0;
+
+  // The task's store named `name` (connected to any processor), for tests and
+  // diagnostics, or nullptr (unknown name, or the task is closed). Reads see
+  // this cycle's staged writes. The pointer lives until Close().
+  virtual state::KeyValueStore* GetStore(std::string_view name) = 0;
 
   // Stats since the last Commit/Abort.
   virtual const TaskCycleStats& cycle_stats() const = 0;
@@ -131,8 +163,10 @@ class StreamTask {
   virtual uint64_t ApproximateStateBytes() = 0;
   virtual std::map<std::string, uint64_t> ApproximateStoreEntries() = 0;
 
-  // Closes processors and state. clean=false (after a fatal error): staged
-  // state is dropped. Idempotent.
+  // Closes processors (in topological order; only those initialized) and then
+  // the state. Staged state is dropped either way: commit before a clean close
+  // (clean=true only logs a warning when uncommitted state is dropped).
+  // Idempotent; afterwards every other call fails or returns nothing.
   virtual Status Close(bool clean) = 0;
 };
 

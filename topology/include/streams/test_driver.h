@@ -12,6 +12,14 @@
 // task from disk, restores stores from the changelog topics and re-processes
 // input after the committed offsets: state then equals the last commit.
 //
+// Details: tasks (one per partition of the source topics, which must all have
+// the same partition count) are created, restored and initialized on first use.
+// Records sent without a partition go to DefaultPartitionForKey(key) or, for a
+// null or empty key, partition 0. Changelog topics have one partition per task.
+// Output topics are not fed back into the topology. After Abort() the aborted
+// input is processed again (as a consumer rewound to its committed offsets) by
+// the next PipeInput, before the new record.
+//
 // Thread safety: not thread-safe.
 #pragma once
 
@@ -73,7 +81,7 @@ class TopologyTestDriver {
   // Errors: InvalidArgument (bad options), IoError (state directory).
   // `topology` is borrowed and must outlive the driver.
   static Result<std::unique_ptr<TopologyTestDriver>> Create(const Topology& topology,
-                                                           TestDriverOptions options = {});
+                                                            TestDriverOptions options = {});
   virtual ~TopologyTestDriver() = default;
 
   // Appends a record to input `topic` (partition: given, or by key with
@@ -103,14 +111,20 @@ class TopologyTestDriver {
   virtual Status Commit() = 0;
   virtual Status Abort() = 0;
 
-  // Simulates a process crash at `point` and a restart (see CrashPoint).
+  // Simulates a process crash at `point` and a restart (see CrashPoint): every
+  // task is destroyed without committing, re-created from its directory,
+  // restored from its changelog topics (from the checkpointed offsets),
+  // positioned at the committed input offsets, and the input after them is
+  // processed again (committed at once in auto_commit mode). Errors: those of
+  // restore or processing.
   virtual Status SimulateCrash(CrashPoint point = CrashPoint::kBeforeCommit) = 0;
 
   // Advances the wall clock and fires due wall-clock punctuations.
   virtual Status AdvanceWallClockTime(std::chrono::milliseconds by) = 0;
 
-  // A store of the task for `partition`, or nullptr. Valid until the next
-  // SimulateCrash or the driver's destruction.
+  // A store of the task for `partition` (the task is created when needed), or
+  // nullptr (unknown store or partition). Reads see the current cycle's staged
+  // writes. Valid until the next SimulateCrash or the driver's destruction.
   virtual state::KeyValueStore* GetStore(const std::string& name,
                                          Partition partition = Partition(0)) = 0;
 

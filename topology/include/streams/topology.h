@@ -34,9 +34,8 @@ namespace streams {
 // Picks the partition of an output record; std::nullopt lets the writer choose
 // (DefaultPartitionForKey on the serialized key).
 template <typename K, typename V>
-using StreamPartitioner =
-    std::function<std::optional<Partition>(const std::string& topic, const K& key, const V& value,
-                                           int32_t partition_count)>;
+using StreamPartitioner = std::function<std::optional<Partition>(
+    const std::string& topic, const K& key, const V& value, int32_t partition_count)>;
 
 class Topology {
  public:
@@ -93,15 +92,23 @@ class TopologyBuilder {
                                                   std::vector<std::string> stores);
 
   // Validates and freezes the topology. Errors (InvalidArgument, every problem
-  // found listed in the message): duplicate node or store name, unknown parent,
-  // a source with parents or no topics, a processor or sink without parents,
-  // a connection to a missing store or from a missing processor, a store
-  // connected to no processor, a cycle, a parent whose output types differ from
-  // the child's input types, no source at all, an invalid name.
+  // found listed in one message): duplicate node or store name, unknown parent,
+  // a parent listed twice, a parent that is a sink, a source with parents or no
+  // topics, a topic read by two sources, a processor or sink without parents, a
+  // connection to a missing store or from a missing processor (or to a source or
+  // sink), a store connected to no processor, a store TTL <= 0, a cycle (its
+  // nodes named), a parent whose output types differ from the child's input
+  // types (readable type names), no source at all, an invalid node, store or
+  // topic name (names are 1-249 characters of [A-Za-z0-9._-]).
+  // On success nodes() are in topological order (ties: the order nodes were
+  // added) with NodeSpec::children and NodeSpec::stores filled.
   Result<std::unique_ptr<Topology>> Build() &&;
 
- private:
+  // Low level: adds a node described by hand (what the typed Add* methods do).
+  // Build() validates it like any other node. Prefer AddSource/AddProcessor/AddSink.
   void AddNode(internal::NodeSpec spec);
+
+ private:
   std::vector<internal::NodeSpec> nodes_;
   std::vector<std::pair<state::StoreSpec, std::vector<std::string>>> stores_;
   std::vector<std::pair<std::string, std::vector<std::string>>> connections_;
@@ -175,8 +182,8 @@ TopologyBuilder& TopologyBuilder::AddSource(std::string name, std::vector<std::s
     if (!key.ok()) return key.status().WithContext("key");
     auto value = value_serde->Deserialize(r.topic, value_bytes);
     if (!value.ok()) return value.status().WithContext("value");
-    return internal::AnyRecord{std::any(std::move(*key)), std::any(std::move(*value)),
-                               r.timestamp, r.headers};
+    return internal::AnyRecord{std::any(std::move(*key)), std::any(std::move(*value)), r.timestamp,
+                               r.headers};
   };
   AddNode(std::move(spec));
   return *this;

@@ -130,6 +130,9 @@ struct NodeSpec {
   std::string name;
   NodeKind kind = NodeKind::kProcessor;
   std::vector<std::string> parents;
+  // Filled by TopologyBuilder::Build: the nodes that name this one as a parent,
+  // in the order they were added to the builder (the order of Forward).
+  std::vector<std::string> children;
   // Source: the topics it reads. Sink: the one topic it writes.
   std::vector<std::string> topics;
   // Stores connected to this processor.
