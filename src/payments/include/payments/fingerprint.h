@@ -1,0 +1,31 @@
+// Deterministic identities of requests: the idempotency fingerprint and the
+// payment id.
+//
+// Thread safety: pure functions; safe to call from any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "payments/v1/payments.pb.h"
+
+namespace payments {
+
+// SHA-256 (32 raw bytes) of a canonical encoding of the request's parameters:
+// a version tag, then merchant_id, kind, amount_minor, currency, refund_of,
+// payment_method_token and the metadata entries sorted by key, every string
+// length-prefixed (8-byte big-endian) so no two different requests share an
+// encoding. customer_id and idempotency_key are not part of it (they are the
+// idempotency key itself); created_at_ms is excluded on purpose: a client
+// retry re-stamps the request with a new creation time but asks for the same
+// thing, and must be replayed rather than declined as IDEMPOTENCY_KEY_REUSED.
+std::string RequestFingerprint(const payments::v1::PaymentRequest& request);
+
+// "pay_" + the first 24 hex characters of SHA-256(customer_id + '\0' +
+// idempotency_key). Deterministic: the same pair always gets the same id.
+std::string PaymentIdFor(std::string_view customer_id, std::string_view idempotency_key);
+
+// Lower-case hex of SHA-256(data).
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace payments

@@ -1,0 +1,52 @@
+#include "payments/payments_topology.h"
+
+#include <utility>
+
+#include "decide_processor.h"
+#include "streams/serde.h"
+#include "streams/state/store_spec.h"
+
+namespace payments {
+
+streams::Result<std::unique_ptr<streams::Topology>> BuildPaymentsTopology(
+    const PaymentsConfig& config, std::shared_ptr<const FraudScorer> scorer,
+    DecisionObserver* observer) {
+  STREAMS_RETURN_IF_ERROR(config.Validate());
+  if (scorer == nullptr) scorer = DefaultFraudScorerInstance();
+  auto shared_config = std::make_shared<const PaymentsConfig>(config);
+
+  const std::string source(kRequestsSourceName);
+  const std::string decide(kDecideProcessorName);
+  streams::TopologyBuilder builder;
+  builder.AddSource<std::string, payments::v1::PaymentRequest>(
+      source, {config.requests_topic}, streams::StringSerdeInstance(),
+      streams::ProtobufSerdeInstance<payments::v1::PaymentRequest>());
+  builder.AddProcessor<internal::DecideProcessor>(
+      decide,
+      [shared_config, scorer, observer] {
+        return std::make_unique<internal::DecideProcessor>(shared_config, scorer, observer);
+      },
+      {source});
+  builder.AddStateStore(streams::state::StoreSpec{.name = std::string(kIdempotencyStoreName),
+                                                  .kind = streams::state::StoreKind::kPersistent,
+                                                  .ttl = config.idempotency_retention,
+                                                  .logged = true},
+                        {decide});
+  builder.AddStateStore(streams::state::StoreSpec{.name = std::string(kPaymentsStoreName),
+                                                  .kind = streams::state::StoreKind::kPersistent,
+                                                  .ttl = config.refund_window,
+                                                  .logged = true},
+                        {decide});
+  builder.AddStateStore(streams::state::StoreSpec{.name = std::string(kCustomersStoreName),
+                                                  .kind = streams::state::StoreKind::kPersistent,
+                                                  .ttl = std::nullopt,
+                                                  .logged = true},
+                        {decide});
+  builder.AddSink<std::string, payments::v1::PaymentConfirmation>(
+      std::string(kConfirmationsSinkName), config.confirmations_topic,
+      streams::StringSerdeInstance(),
+      streams::ProtobufSerdeInstance<payments::v1::PaymentConfirmation>(), {decide});
+  return std::move(builder).Build();
+}
+
+}  // namespace payments
