@@ -1,0 +1,203 @@
+// Consumer-group coordinator: membership, generations, rebalances driven by
+// the classic JoinGroup/SyncGroup protocol, session timeouts, committed
+// offsets and pending transactional offsets.
+
+#ifndef DEVBROKER_GROUP_COORDINATOR_H_
+#define DEVBROKER_GROUP_COORDINATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "devbroker/protocol.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace devbroker {
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  auto operator<=>(const TopicPartition&) const = default;
+};
+
+struct CommittedOffset {
+  int64_t offset = -1;
+  int32_t leader_epoch = -1;
+  std::optional<std::string> metadata;
+};
+
+using OffsetMap = std::map<TopicPartition, CommittedOffset>;
+
+struct JoinGroupParams {
+  std::string group_id;
+  int32_t session_timeout_ms = 0;
+  int32_t rebalance_timeout_ms = 0;
+  std::string member_id;  // empty for a new member
+  std::string client_id;
+  std::string client_host;
+  std::string protocol_type;
+  std::vector<std::pair<std::string, std::string>> protocols;  // name, metadata
+};
+
+struct JoinGroupResult {
+  Err error = Err::kNone;
+  int32_t generation_id = -1;
+  std::string protocol_name;
+  std::string leader_id;
+  std::string member_id;
+  // Filled for the leader only: (member id, metadata of chosen protocol).
+  std::vector<std::pair<std::string, std::string>> members;
+};
+
+struct SyncGroupResult {
+  Err error = Err::kNone;
+  std::string assignment;
+};
+
+struct GroupMemberDescription {
+  std::string member_id;
+  std::string client_id;
+  std::string client_host;
+  std::string metadata;
+  std::string assignment;
+};
+
+struct GroupDescription {
+  Err error = Err::kNone;
+  std::string group_id;
+  std::string state;  // Empty, PreparingRebalance, CompletingRebalance, ...
+  std::string protocol_type;
+  std::string protocol_name;
+  std::vector<GroupMemberDescription> members;
+};
+
+using JoinCallback = std::function<void(const JoinGroupResult&)>;
+using SyncCallback = std::function<void(const SyncGroupResult&)>;
+
+// Thread-safety: not thread-safe; owned and used by the broker loop thread.
+// Callbacks run synchronously on that thread, possibly from inside the call
+// that registered them, and must not re-enter the coordinator.
+class GroupCoordinator {
+ public:
+  struct Options {
+    int32_t session_min_ms = 1000;
+    int32_t session_max_ms = 1800000;
+    int32_t initial_rebalance_delay_ms = 0;
+  };
+
+  GroupCoordinator(Options options, spdlog::logger* logger);
+  GroupCoordinator(const GroupCoordinator&) = delete;
+  GroupCoordinator& operator=(const GroupCoordinator&) = delete;
+
+  // Joins (or rejoins) a member and starts a rebalance. `done` is invoked
+  // exactly once: immediately on validation errors, otherwise when the
+  // rebalance completes (all members rejoined or the rebalance timeout hit).
+  void JoinGroup(const JoinGroupParams& params, int64_t now_ms,
+                 JoinCallback done);
+
+  // Completes the sync phase. `done` is invoked exactly once: at once on
+  // errors or when the group is already stable, else when the leader's
+  // assignment arrives (or REBALANCE_IN_PROGRESS if a new rebalance starts).
+  void SyncGroup(const std::string& group_id, int32_t generation_id,
+                 const std::string& member_id,
+                 const std::vector<std::pair<std::string, std::string>>&
+                     assignments,
+                 int64_t now_ms, SyncCallback done);
+
+  // Refreshes the member's session. Errors: UNKNOWN_MEMBER_ID,
+  // ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS (the member must rejoin).
+  Err Heartbeat(const std::string& group_id, int32_t generation_id,
+                const std::string& member_id, int64_t now_ms);
+
+  // Removes the member and triggers a rebalance of the rest.
+  Err LeaveGroup(const std::string& group_id, const std::string& member_id,
+                 int64_t now_ms);
+
+  // Validates membership (generation < 0 with empty member id is a
+  // "simple" commit without membership) and stores the offsets.
+  Err CommitOffsets(const std::string& group_id, int32_t generation_id,
+                    const std::string& member_id, const OffsetMap& offsets,
+                    int64_t now_ms);
+
+  // Committed offset of one partition, or nullopt.
+  std::optional<CommittedOffset> FetchOffset(const std::string& group_id,
+                                             const TopicPartition& tp) const;
+  // All committed offsets of the group.
+  OffsetMap FetchAllOffsets(const std::string& group_id) const;
+
+  // Stores offsets written by a transactional producer; they stay invisible
+  // until CompleteTxnOffsets(commit=true).
+  void AddPendingTxnOffsets(const std::string& group_id, int64_t producer_id,
+                            const OffsetMap& offsets);
+  // Makes the producer's pending offsets visible (commit) or drops them.
+  void CompleteTxnOffsets(const std::string& group_id, int64_t producer_id,
+                          bool commit);
+
+  GroupDescription Describe(const std::string& group_id) const;
+  // (group id, protocol type) of every known group.
+  std::vector<std::pair<std::string, std::string>> ListGroups() const;
+
+  // Expires members whose session timed out and completes rebalances whose
+  // timeout or initial delay elapsed.
+  void Tick(int64_t now_ms);
+
+ private:
+  enum class State { kEmpty, kPreparingRebalance, kCompletingRebalance, kStable };
+
+  struct Member {
+    std::string id;
+    std::string client_id;
+    std::string client_host;
+    int32_t session_timeout_ms = 0;
+    int32_t rebalance_timeout_ms = 0;
+    std::string protocol_type;
+    std::vector<std::pair<std::string, std::string>> protocols;
+    std::string assignment;
+    JoinCallback join_cb;  // set while awaiting the join response
+    SyncCallback sync_cb;  // set while awaiting the sync response
+    int64_t last_seen_ms = 0;
+    uint64_t join_order = 0;
+  };
+
+  struct Group {
+    std::string id;
+    State state = State::kEmpty;
+    int32_t generation = 0;
+    std::string protocol_type;
+    std::string protocol_name;
+    std::string leader_id;
+    std::map<std::string, Member> members;
+    int64_t rebalance_deadline_ms = 0;
+    int64_t join_not_before_ms = 0;
+    OffsetMap offsets;
+    std::map<int64_t, OffsetMap> pending_txn_offsets;
+  };
+
+  static const char* StateName(State s);
+  Group& GetOrCreate(const std::string& group_id);
+  void PrepareRebalance(Group& g, int64_t now_ms, const char* reason);
+  void MaybeCompleteJoin(Group& g, int64_t now_ms);
+  void CompleteJoin(Group& g, int64_t now_ms);
+  void RemoveMember(Group& g, const std::string& member_id, int64_t now_ms,
+                    const char* reason);
+  std::string SelectProtocol(const Group& g) const;
+  std::string NewMemberId(const std::string& client_id);
+
+  Options options_;
+  spdlog::logger* logger_;
+  std::map<std::string, Group> groups_;
+  uint64_t next_join_order_ = 0;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace devbroker
+
+#endif  // DEVBROKER_GROUP_COORDINATOR_H_

@@ -1,0 +1,375 @@
+// Unit tests: wire codec, CRC, record batches, partition log, group and
+// transaction coordinators (no network).
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <gtest/gtest.h>
+
+#include "devbroker/crc32c.h"
+#include "devbroker/group_coordinator.h"
+#include "devbroker/log_manager.h"
+#include "devbroker/partition_log.h"
+#include "devbroker/record_batch.h"
+#include "devbroker/txn_coordinator.h"
+#include "devbroker/wire.h"
+#include "test_util.h"
+
+namespace devbroker {
+namespace {
+
+using testing::BuildRecordBatch;
+
+spdlog::logger* NullLogger() {
+  static auto logger = std::make_shared<spdlog::logger>(
+      "null", std::make_shared<spdlog::sinks::null_sink_mt>());
+  return logger.get();
+}
+
+TEST(WireTest, RoundTripsPrimitives) {
+  WireWriter w;
+  w.WriteInt8(-3);
+  w.WriteInt16(-1234);
+  w.WriteInt32(0x12345678);
+  w.WriteInt64(-9876543210LL);
+  w.WriteVarint(-64);
+  w.WriteVarlong(1LL << 40);
+  w.WriteUnsignedVarint(300);
+  w.WriteString("abc");
+  w.WriteNullString();
+  w.WriteCompactString("xyz");
+  w.WriteCompactNullableString(std::nullopt);
+  w.WriteBytes("\x01\x02");
+  w.WriteEmptyTaggedFields();
+  WireReader r(w.buffer());
+  EXPECT_EQ(r.ReadInt8(), -3);
+  EXPECT_EQ(r.ReadInt16(), -1234);
+  EXPECT_EQ(r.ReadInt32(), 0x12345678);
+  EXPECT_EQ(r.ReadInt64(), -9876543210LL);
+  EXPECT_EQ(r.ReadVarint(), -64);
+  EXPECT_EQ(r.ReadVarlong(), 1LL << 40);
+  EXPECT_EQ(r.ReadUnsignedVarint(), 300u);
+  EXPECT_EQ(r.ReadString(), "abc");
+  EXPECT_FALSE(r.ReadNullableString().has_value());
+  EXPECT_EQ(r.ReadCompactString(), "xyz");
+  EXPECT_FALSE(r.ReadCompactNullableString().has_value());
+  EXPECT_EQ(r.ReadNullableBytes().value(), "\x01\x02");
+  r.SkipTaggedFields();
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.remaining(), 0u);
+}
+
+TEST(WireTest, RejectsTruncatedAndHostileLengths) {
+  {
+    WireReader r("\x00\x01", 2);
+    r.ReadInt32();
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.ReadInt64(), 0);  // latched
+  }
+  {
+    WireWriter w;
+    w.WriteInt16(-5);  // negative non-null string length
+    WireReader r(w.buffer());
+    r.ReadNullableString();
+    EXPECT_FALSE(r.ok());
+  }
+  {
+    WireWriter w;
+    w.WriteInt16(100);  // longer than the input
+    w.WriteRaw("abc");
+    WireReader r(w.buffer());
+    r.ReadString();
+    EXPECT_FALSE(r.ok());
+  }
+  {
+    WireWriter w;
+    w.WriteInt32(1000000000);  // array count larger than the input
+    WireReader r(w.buffer());
+    r.ReadArrayLength();
+    EXPECT_FALSE(r.ok());
+  }
+  {
+    std::string v(11, '\xff');  // varint longer than 10 bytes
+    WireReader r(v);
+    r.ReadUnsignedVarint();
+    EXPECT_FALSE(r.ok());
+  }
+  {
+    WireWriter w;
+    w.WriteUnsignedVarint(5);  // 5 tagged fields, none present
+    WireReader r(w.buffer());
+    r.SkipTaggedFields();
+    EXPECT_FALSE(r.ok());
+  }
+}
+
+TEST(Crc32cTest, KnownVector) {
+  EXPECT_EQ(Crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(Crc32c("", 0), 0u);
+}
+
+TEST(RecordBatchTest, ParsesValidAndRejectsBadBatches) {
+  std::string batch = BuildRecordBatch(-1, -1, -1, false, {"a", "b", "c"});
+  std::vector<BatchView> views;
+  ASSERT_EQ(ParseRecordSet(batch + batch, &views), Err::kNone);
+  ASSERT_EQ(views.size(), 2u);
+  EXPECT_EQ(views[0].header.record_count, 3);
+  EXPECT_EQ(views[0].header.last_offset_delta, 2);
+
+  std::string bad_crc = batch;
+  bad_crc.back() ^= 0x55;
+  EXPECT_EQ(ParseRecordSet(bad_crc, &views), Err::kCorruptMessage);
+  EXPECT_EQ(ParseRecordSet(batch.substr(0, batch.size() - 1), &views),
+            Err::kCorruptMessage);
+  EXPECT_EQ(ParseRecordSet(batch.substr(0, 20), &views), Err::kCorruptMessage);
+  std::string old_magic = batch;
+  old_magic[kMagicOffset] = 1;
+  EXPECT_EQ(ParseRecordSet(old_magic, &views), Err::kUnsupportedForMessageFormat);
+  // Clients may not write control batches.
+  EXPECT_EQ(ParseRecordSet(BuildControlBatch(0, 5, 0, true, 1), &views),
+            Err::kInvalidRecord);
+}
+
+BatchView View(const std::string& raw) {
+  std::vector<BatchView> views;
+  EXPECT_EQ(ParseRecordSet(raw, &views), Err::kNone);
+  return views.at(0);
+}
+
+TEST(PartitionLogTest, IdempotentSequenceAndEpochChecks) {
+  PartitionLog log;
+  std::string b0 = BuildRecordBatch(7, 0, 0, false, {"a", "b"});
+  std::string b1 = BuildRecordBatch(7, 0, 2, false, {"c"});
+  AppendResult r = log.Append(View(b0));
+  EXPECT_EQ(r.error, Err::kNone);
+  EXPECT_EQ(r.base_offset, 0);
+  // Retried duplicate: acknowledged with the original offset, not appended.
+  r = log.Append(View(b0));
+  EXPECT_EQ(r.error, Err::kNone);
+  EXPECT_TRUE(r.duplicate);
+  EXPECT_EQ(r.base_offset, 0);
+  EXPECT_EQ(log.high_watermark(), 2);
+  // Gap in sequence.
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 0, 5, false, {"x"}))).error,
+            Err::kOutOfOrderSequenceNumber);
+  EXPECT_EQ(log.Append(View(b1)).base_offset, 2);
+  // A new epoch restarts at sequence 0; the old epoch is then stale.
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 1, 3, false, {"x"}))).error,
+            Err::kOutOfOrderSequenceNumber);
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 1, 0, false, {"d"}))).error,
+            Err::kNone);
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 0, 3, false, {"x"}))).error,
+            Err::kInvalidProducerEpoch);
+  // Unknown producer must start at 0.
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(8, 0, 4, false, {"x"}))).error,
+            Err::kOutOfOrderSequenceNumber);
+  EXPECT_EQ(log.high_watermark(), 4);
+}
+
+TEST(PartitionLogTest, LastStableOffsetAndAbortedIndex) {
+  PartitionLog log;
+  log.Append(View(BuildRecordBatch(-1, -1, -1, false, {"plain"})));       // 0
+  log.Append(View(BuildRecordBatch(10, 0, 0, true, {"t1", "t2"})));       // 1-2
+  log.Append(View(BuildRecordBatch(11, 0, 0, true, {"u1"})));             // 3
+  EXPECT_EQ(log.high_watermark(), 4);
+  EXPECT_EQ(log.last_stable_offset(), 1);
+  log.WriteMarker(10, 0, /*commit=*/false, 1);  // 4
+  EXPECT_EQ(log.last_stable_offset(), 3);       // producer 11 still open
+  log.WriteMarker(11, 0, /*commit=*/true, 1);   // 5
+  EXPECT_EQ(log.last_stable_offset(), 6);
+  std::vector<AbortedTxn> aborted = log.AbortedTxns(0, 6);
+  ASSERT_EQ(aborted.size(), 1u);
+  EXPECT_EQ(aborted[0].producer_id, 10);
+  EXPECT_EQ(aborted[0].first_offset, 1);
+  EXPECT_EQ(aborted[0].last_offset, 4);
+  EXPECT_TRUE(log.AbortedTxns(5, 6).empty());
+
+  // Read respects the upper bound and returns whole batches.
+  std::string out;
+  int64_t last = -1;
+  log.Read(0, /*upper=*/3, 1 << 20, true, &out, &last);
+  EXPECT_EQ(last, 2);
+  std::vector<BatchView> views;
+  // Stored batches carry their assigned offsets.
+  EXPECT_EQ(LoadInt64(out.data()), 0);
+}
+
+TEST(PartitionLogTest, MarkerWithNewerEpochFencesOldEpoch) {
+  PartitionLog log;
+  log.Append(View(BuildRecordBatch(3, 0, 0, true, {"a"})));
+  log.WriteMarker(3, 1, /*commit=*/false, 1);
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(3, 0, 1, true, {"b"}))).error,
+            Err::kInvalidProducerEpoch);
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(3, 1, 0, true, {"c"}))).error,
+            Err::kNone);
+}
+
+class GroupCoordinatorTest : public ::testing::Test {
+ protected:
+  GroupCoordinatorTest() : groups_({1000, 60000, 0}, NullLogger()) {}
+
+  JoinGroupParams Params(const std::string& member_id) {
+    JoinGroupParams p;
+    p.group_id = "g";
+    p.session_timeout_ms = 1000;
+    p.rebalance_timeout_ms = 5000;
+    p.member_id = member_id;
+    p.client_id = "c";
+    p.protocol_type = "consumer";
+    p.protocols = {{"range", "meta-" + member_id}};
+    return p;
+  }
+
+  GroupCoordinator groups_;
+};
+
+TEST_F(GroupCoordinatorTest, JoinSyncHeartbeatAndExpiry) {
+  std::optional<JoinGroupResult> a;
+  groups_.JoinGroup(Params(""), 0, [&](const JoinGroupResult& r) { a = r; });
+  ASSERT_TRUE(a.has_value());  // sole member: completes at once
+  EXPECT_EQ(a->error, Err::kNone);
+  EXPECT_EQ(a->generation_id, 1);
+  EXPECT_EQ(a->leader_id, a->member_id);
+  std::string m1 = a->member_id;
+
+  // A second member triggers a rebalance; m1 learns via heartbeat.
+  std::optional<JoinGroupResult> b;
+  groups_.JoinGroup(Params(""), 10, [&](const JoinGroupResult& r) { b = r; });
+  EXPECT_FALSE(b.has_value());
+  EXPECT_EQ(groups_.Heartbeat("g", 1, m1, 20), Err::kRebalanceInProgress);
+  std::optional<JoinGroupResult> a2;
+  groups_.JoinGroup(Params(m1), 30, [&](const JoinGroupResult& r) { a2 = r; });
+  ASSERT_TRUE(a2.has_value() && b.has_value());
+  EXPECT_EQ(a2->generation_id, 2);
+  EXPECT_EQ(b->generation_id, 2);
+  EXPECT_EQ(a2->members.size(), 2u);  // leader gets the member list
+  EXPECT_TRUE(b->members.empty());
+  std::string m2 = b->member_id;
+
+  std::optional<SyncGroupResult> sb, sa;
+  groups_.SyncGroup("g", 2, m2, {}, 40, [&](const SyncGroupResult& r) { sb = r; });
+  EXPECT_FALSE(sb.has_value());  // waits for the leader
+  groups_.SyncGroup("g", 2, m1, {{m1, "A"}, {m2, "B"}}, 50,
+                    [&](const SyncGroupResult& r) { sa = r; });
+  ASSERT_TRUE(sa.has_value() && sb.has_value());
+  EXPECT_EQ(sa->assignment, "A");
+  EXPECT_EQ(sb->assignment, "B");
+  EXPECT_EQ(groups_.Heartbeat("g", 2, m1, 60), Err::kNone);
+  EXPECT_EQ(groups_.Heartbeat("g", 1, m1, 60), Err::kIllegalGeneration);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, "nobody", 60), Err::kUnknownMemberId);
+
+  // m2 stops heartbeating: expired after its 1000 ms session.
+  groups_.Heartbeat("g", 2, m1, 900);
+  groups_.Tick(1000);
+  EXPECT_EQ(groups_.Describe("g").members.size(), 2u);
+  groups_.Tick(1100);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, m2, 1100), Err::kUnknownMemberId);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, m1, 1100), Err::kRebalanceInProgress);
+}
+
+TEST_F(GroupCoordinatorTest, RejectsBadSessionTimeoutAndProtocol) {
+  JoinGroupParams p = Params("");
+  p.session_timeout_ms = 10;
+  std::optional<JoinGroupResult> r;
+  groups_.JoinGroup(p, 0, [&](const JoinGroupResult& res) { r = res; });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error, Err::kInvalidSessionTimeout);
+
+  groups_.JoinGroup(Params(""), 0, [&](const JoinGroupResult& res) { r = res; });
+  p = Params("");
+  p.protocols = {{"other", ""}};
+  groups_.JoinGroup(p, 0, [&](const JoinGroupResult& res) { r = res; });
+  EXPECT_EQ(r->error, Err::kInconsistentGroupProtocol);
+}
+
+TEST_F(GroupCoordinatorTest, TransactionalOffsetsPendingUntilCommit) {
+  OffsetMap offs;
+  offs[TopicPartition{"t", 0}] = CommittedOffset{42, -1, std::nullopt};
+  groups_.AddPendingTxnOffsets("g2", 99, offs);
+  EXPECT_FALSE(groups_.FetchOffset("g2", {"t", 0}).has_value());
+  groups_.CompleteTxnOffsets("g2", 99, /*commit=*/false);
+  EXPECT_FALSE(groups_.FetchOffset("g2", {"t", 0}).has_value());
+  groups_.AddPendingTxnOffsets("g2", 99, offs);
+  groups_.CompleteTxnOffsets("g2", 99, /*commit=*/true);
+  ASSERT_TRUE(groups_.FetchOffset("g2", {"t", 0}).has_value());
+  EXPECT_EQ(groups_.FetchOffset("g2", {"t", 0})->offset, 42);
+}
+
+class TxnCoordinatorTest : public ::testing::Test {
+ protected:
+  TxnCoordinatorTest()
+      : groups_({1000, 60000, 0}, NullLogger()),
+        txns_({60000}, &logs_, &groups_, NullLogger()) {
+    logs_.CreateTopic("t", 2);
+  }
+  LogManager logs_;
+  GroupCoordinator groups_;
+  TxnCoordinator txns_;
+};
+
+TEST_F(TxnCoordinatorTest, InitFencesAndAbortsOpenTransaction) {
+  InitProducerIdResult a = txns_.InitProducerId("tx", 10000, -1, -1, 0);
+  ASSERT_EQ(a.error, Err::kNone);
+  EXPECT_EQ(a.producer_epoch, 0);
+  EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0),
+            Err::kInvalidTxnState);  // partition not added yet
+  std::vector<Err> added =
+      txns_.AddPartitions("tx", a.producer_id, 0, {{"t", 0}}, 0);
+  EXPECT_EQ(added, std::vector<Err>{Err::kNone});
+  EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0), Err::kNone);
+  PartitionLog* log = logs_.GetPartition("t", 0);
+  log->Append(View(BuildRecordBatch(a.producer_id, 0, 0, true, {"x"})));
+  EXPECT_EQ(log->last_stable_offset(), 0);
+
+  InitProducerIdResult b = txns_.InitProducerId("tx", 10000, -1, -1, 0);
+  EXPECT_EQ(b.producer_id, a.producer_id);
+  EXPECT_EQ(b.producer_epoch, 1);
+  EXPECT_EQ(log->last_stable_offset(), 2);  // aborted with a marker
+  EXPECT_EQ(log->AbortedTxns(0, 2).size(), 1u);
+  EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kInvalidProducerEpoch);
+  EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0),
+            Err::kInvalidProducerEpoch);
+  EXPECT_EQ(txns_.EndTxn("tx", b.producer_id, 1, true, 0), Err::kInvalidTxnState);
+}
+
+TEST_F(TxnCoordinatorTest, CommitWritesMarkersAndOffsets) {
+  InitProducerIdResult a = txns_.InitProducerId("tx", 10000, -1, -1, 0);
+  txns_.AddPartitions("tx", a.producer_id, 0, {{"t", 0}, {"t", 1}}, 0);
+  EXPECT_EQ(txns_.AddOffsets("tx", a.producer_id, 0, "grp", 0), Err::kNone);
+  OffsetMap offs;
+  offs[TopicPartition{"in", 0}] = CommittedOffset{9, -1, std::nullopt};
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, offs), Err::kNone);
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "other", a.producer_id, 0, offs),
+            Err::kInvalidTxnState);
+  EXPECT_FALSE(groups_.FetchOffset("grp", {"in", 0}).has_value());
+  EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kNone);
+  EXPECT_EQ(groups_.FetchOffset("grp", {"in", 0})->offset, 9);
+  EXPECT_EQ(logs_.GetPartition("t", 0)->high_watermark(), 1);  // one marker
+  EXPECT_EQ(logs_.GetPartition("t", 1)->high_watermark(), 1);
+  // A retried EndTxn with the same outcome succeeds; the opposite fails.
+  EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kNone);
+  EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, false, 0), Err::kInvalidTxnState);
+}
+
+TEST_F(TxnCoordinatorTest, TimeoutAbortsAndBumpsEpoch) {
+  InitProducerIdResult a = txns_.InitProducerId("tx", 1000, -1, -1, 0);
+  txns_.AddPartitions("tx", a.producer_id, 0, {{"t", 0}}, 100);
+  txns_.Tick(1000);
+  EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0), Err::kNone);
+  txns_.Tick(1101);
+  EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kInvalidProducerEpoch);
+  EXPECT_EQ(logs_.GetPartition("t", 0)->high_watermark(), 1);  // abort marker
+}
+
+TEST_F(TxnCoordinatorTest, RejectsInvalidTimeoutAndIdempotentIdsAreFresh) {
+  EXPECT_EQ(txns_.InitProducerId("tx", 600000, -1, -1, 0).error,
+            Err::kInvalidTransactionTimeout);
+  InitProducerIdResult x = txns_.InitProducerId(std::nullopt, -1, -1, -1, 0);
+  InitProducerIdResult y = txns_.InitProducerId(std::nullopt, -1, -1, -1, 0);
+  EXPECT_EQ(x.error, Err::kNone);
+  EXPECT_NE(x.producer_id, y.producer_id);
+  EXPECT_EQ(x.producer_epoch, 0);
+}
+
+}  // namespace
+}  // namespace devbroker
