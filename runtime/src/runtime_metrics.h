@@ -1,0 +1,94 @@
+// Internal: the Prometheus metrics of a KafkaStreams instance.
+//
+// With a null registry every method is a no-op. Several instances may share a
+// registry: families merge, and labelled series are reference-counted so one
+// instance removing a series (a revoked partition) never removes one another
+// instance still updates.
+//
+// Thread safety: thread-safe; shared by the stream threads of an instance.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "streams/kafka_types.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace streams::runtime::internal {
+
+class RuntimeMetrics {
+ public:
+  explicit RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry);
+  ~RuntimeMetrics();
+  RuntimeMetrics(const RuntimeMetrics&) = delete;
+  RuntimeMetrics& operator=(const RuntimeMetrics&) = delete;
+
+  void ObserveCommitSeconds(double seconds);
+  void AddTransaction(bool committed);
+  void AddRecordsProcessed(uint64_t count);
+  // Observes one end-to-end latency sample per element.
+  void ObserveEndToEndLatency(const std::vector<double>& seconds);
+  void SetConsumerLag(const TopicPartition& tp, int64_t lag);
+  void RemoveConsumerLag(const TopicPartition& tp);
+  void AddRestored(const std::string& task, const std::string& store, uint64_t count);
+  void SetRestoreRemaining(const std::string& task, const std::string& store, int64_t remaining);
+  void SetStateStoreBytes(const std::string& task, uint64_t bytes);
+  void SetStoreEntries(const std::string& task, const std::string& store, uint64_t entries);
+  // Removes the task-labelled series of `task` (on revocation).
+  void RemoveTask(const std::string& task);
+  void AddDeadLetters(const std::string& topic, uint64_t count);
+  void AddTasksAssigned(int64_t delta);
+  void AddDeliveryErrors(uint64_t count);
+
+ private:
+  struct SeriesKey {
+    const void* family;
+    std::map<std::string, std::string> labels;
+    friend auto operator<=>(const SeriesKey&, const SeriesKey&) = default;
+  };
+  prometheus::Gauge* AcquireGauge(prometheus::Family<prometheus::Gauge>* family,
+                                  const std::map<std::string, std::string>& labels);
+  prometheus::Counter* AcquireCounter(prometheus::Family<prometheus::Counter>* family,
+                                      const std::map<std::string, std::string>& labels);
+  void ReleaseAll(const void* family, const std::map<std::string, std::string>& match);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>* commit_duration_ = nullptr;
+  prometheus::Family<prometheus::Counter>* transactions_ = nullptr;
+  prometheus::Family<prometheus::Counter>* records_processed_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* e2e_latency_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* consumer_lag_ = nullptr;
+  prometheus::Family<prometheus::Counter>* restore_records_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* restore_remaining_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* store_bytes_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* store_entries_ = nullptr;
+  prometheus::Family<prometheus::Counter>* dead_letters_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* tasks_assigned_ = nullptr;
+  prometheus::Family<prometheus::Counter>* delivery_errors_ = nullptr;
+
+  prometheus::Histogram* commit_duration_series_ = nullptr;
+  prometheus::Counter* committed_series_ = nullptr;
+  prometheus::Counter* aborted_series_ = nullptr;
+  prometheus::Counter* records_processed_series_ = nullptr;
+  prometheus::Histogram* e2e_latency_series_ = nullptr;
+  prometheus::Gauge* tasks_assigned_series_ = nullptr;
+  prometheus::Counter* delivery_errors_series_ = nullptr;
+
+  std::mutex mutex_;
+  // Series this instance holds a reference on.
+  std::map<SeriesKey, void*> held_;
+};
+
+}  // namespace streams::runtime::internal

@@ -1,0 +1,1153 @@
+#include "stream_thread.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "streams/state/task_state.h"
+
+namespace streams::runtime::internal {
+namespace {
+
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr milliseconds kMetadataTimeout(10000);
+constexpr milliseconds kStateMetricsInterval(5000);
+
+std::string PartitionListString(const rd_kafka_topic_partition_list_t* list) {
+  std::string out;
+  for (int i = 0; list != nullptr && i < list->cnt; ++i) {
+    if (!out.empty()) out += ",";
+    out += std::string(list->elems[i].topic) + "-" + std::to_string(list->elems[i].partition);
+  }
+  return out.empty() ? "(none)" : out;
+}
+
+ConsumedRecord ToConsumedRecord(const rd_kafka_message_t* m, const Clock* clock) {
+  ConsumedRecord r;
+  r.topic = rd_kafka_topic_name(m->rkt);
+  r.partition = Partition(m->partition);
+  r.offset = Offset(m->offset);
+  rd_kafka_timestamp_type_t type;
+  int64_t ts = rd_kafka_message_timestamp(m, &type);
+  r.timestamp = ts >= 0 ? Timestamp(ts) : clock->Now();
+  if (m->key != nullptr) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload != nullptr) r.value.emplace(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) {
+    const char* name;
+    const void* value;
+    size_t size;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      r.headers.push_back(Header{name, value != nullptr
+                                           ? std::string(static_cast<const char*>(value), size)
+                                           : std::string()});
+    }
+  }
+  return r;
+}
+
+// Calls a librdkafka transactional API (given its per-attempt timeout) until
+// it succeeds, fails for good, or `budget` is spent on retriable errors.
+// Between attempts the producer's delivery reports are served: abort and
+// commit wait for the outstanding messages, whose reports must be polled.
+Status RetryTxnCall(rd_kafka_t* producer, const std::function<rd_kafka_error_t*(int)>& call,
+                    std::string_view what, milliseconds budget) {
+  auto deadline = SteadyClock::now() + budget;
+  milliseconds backoff(10);
+  while (true) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+    int attempt_ms = TimeoutMs(std::clamp(left, milliseconds(100), milliseconds(1000)));
+    KafkaError error(call(attempt_ms));
+    if (!error) return Status::Ok();
+    Status status = KafkaStatus(error.get(), what);
+    bool retriable = (rd_kafka_error_is_retriable(error.get()) ||
+                      rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
+                     !rd_kafka_error_is_fatal(error.get()) &&
+                     !rd_kafka_error_txn_requires_abort(error.get());
+    if (!retriable || SteadyClock::now() + backoff > deadline) return status;
+    spdlog::debug("{} not done yet, retrying: {}", what, status.message());
+    rd_kafka_poll(producer, static_cast<int>(backoff.count()));
+    backoff = std::min(backoff * 2, milliseconds(500));
+  }
+}
+
+}  // namespace
+
+StreamThread::StreamThread(ThreadShared* shared, int index)
+    : shared_(shared),
+      config_(*shared->config),
+      index_(index),
+      name_(shared->config->application_id() + "-" + shared->config->instance_id() +
+            "-StreamThread-" + std::to_string(index)),
+      transactional_id_(shared->config->application_id() + "-" + shared->config->instance_id() +
+                        "-" + std::to_string(index)),
+      collector_(shared->config->exactly_once(), name_) {
+  collector_.SetPartitionCounts(shared->partition_counts);
+}
+
+StreamThread::~StreamThread() {
+  RequestStop();
+  if (thread_.joinable()) thread_.join();
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+
+Status StreamThread::CreateConsumer() {
+  auto props = config_.KafkaProperties(ClientKind::kConsumer);
+  props["group.id"] = config_.application_id();
+  props["enable.auto.commit"] = "false";
+  props["enable.auto.offset.store"] = "false";
+  props["isolation.level"] = "read_committed";
+  props["partition.assignment.strategy"] = "range";
+  props["enable.partition.eof"] = "false";
+  props["auto.offset.reset"] =
+      config_.auto_offset_reset() == OffsetReset::kEarliest ? "earliest" : "latest";
+  STREAMS_ASSIGN_OR_RETURN(KafkaConf conf, MakeConf(props, name_ + "-consumer"));
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &StreamThread::RebalanceCallback);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  STREAMS_ASSIGN_OR_RETURN(consumer_, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
+  rd_kafka_poll_set_consumer(consumer_.get());
+  return Status::Ok();
+}
+
+Status StreamThread::CreateRestoreConsumer() {
+  auto props = config_.KafkaProperties(ClientKind::kRestoreConsumer);
+  // librdkafka's consumer API (assign, consumer_poll) needs a group.id; this
+  // consumer never subscribes nor commits, so it never joins that group.
+  props["group.id"] = name_ + "-restore";
+  props["enable.auto.commit"] = "false";
+  props["enable.auto.offset.store"] = "false";
+  props["isolation.level"] = "read_committed";
+  props["enable.partition.eof"] = "true";
+  props["auto.offset.reset"] = "earliest";
+  STREAMS_ASSIGN_OR_RETURN(KafkaConf conf, MakeConf(props, name_ + "-restore-consumer"));
+  STREAMS_ASSIGN_OR_RETURN(restore_consumer_, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
+  rd_kafka_poll_set_consumer(restore_consumer_.get());
+  return Status::Ok();
+}
+
+Status StreamThread::CreateProducer() {
+  auto props = config_.KafkaProperties(ClientKind::kProducer);
+  props["enable.idempotence"] = "true";
+  props["partitioner"] = "murmur2_random";
+  if (config_.exactly_once()) {
+    props["transactional.id"] = transactional_id_;
+    props["transaction.timeout.ms"] = std::to_string(config_.transaction_timeout().count());
+  }
+  STREAMS_ASSIGN_OR_RETURN(KafkaConf conf, MakeConf(props, name_ + "-producer"));
+  collector_.ConfigureProducerConf(conf.get());
+  STREAMS_ASSIGN_OR_RETURN(producer_, NewClient(RD_KAFKA_PRODUCER, std::move(conf)));
+  collector_.SetProducer(producer_.get());
+  return Status::Ok();
+}
+
+Status StreamThread::InitTransactions() {
+  if (!config_.exactly_once()) return Status::Ok();
+  milliseconds backoff(100);
+  int fatal_attempts = 0;
+  while (!stop_requested_.load()) {
+    KafkaError error(
+        rd_kafka_init_transactions(producer_.get(), TimeoutMs(config_.transaction_timeout() * 2)));
+    if (!error) {
+      spdlog::info("[{}] transactions initialized (transactional.id={})", name_, transactional_id_);
+      return Status::Ok();
+    }
+    Status status = KafkaStatus(error.get(), "init_transactions");
+    if (rd_kafka_error_is_fatal(error.get())) {
+      if (++fatal_attempts > 3) return status;
+      spdlog::warn("[{}] {}; re-creating the producer", name_, status.message());
+      collector_.SetProducer(nullptr);
+      producer_.reset();
+      STREAMS_RETURN_IF_ERROR(CreateProducer());
+    } else if (!rd_kafka_error_is_retriable(error.get()) &&
+               rd_kafka_error_code(error.get()) != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      return status;
+    } else {
+      spdlog::warn("[{}] {}; retrying", name_, status.message());
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, milliseconds(2000));
+  }
+  return Status::Aborted("stopped while initializing transactions");
+}
+
+// ---------------------------------------------------------------------------
+// Life cycle
+
+Status StreamThread::Start() {
+  STREAMS_RETURN_IF_ERROR(CreateConsumer());
+  STREAMS_RETURN_IF_ERROR(CreateRestoreConsumer());
+  STREAMS_RETURN_IF_ERROR(CreateProducer());
+  SetState(State::kStarting);
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void StreamThread::RequestStop() { stop_requested_.store(true); }
+
+Status StreamThread::Join() {
+  if (thread_.joinable()) thread_.join();
+  return shutdown_status_;
+}
+
+std::vector<TaskId> StreamThread::tasks() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return published_tasks_;
+}
+
+size_t StreamThread::restoring() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return published_restoring_;
+}
+
+Status StreamThread::error() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return error_;
+}
+
+void StreamThread::SetState(State state) {
+  State old = state_.load();
+  if (old == state || old == State::kError) return;
+  state_.store(state);
+  if (shared_->on_change) shared_->on_change();
+}
+
+void StreamThread::Fail(Status status) {
+  spdlog::error("[{}] stream thread failed: {}", name_, status.ToString());
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    if (error_.ok()) error_ = status;
+  }
+  state_.store(State::kError);
+  if (shared_->on_change) shared_->on_change();
+}
+
+void StreamThread::UpdatePublishedTasks() {
+  std::vector<TaskId> ids;
+  size_t restoring = 0;
+  for (const auto& [partition, entry] : tasks_) {
+    ids.push_back(TaskId{partition});
+    if (entry.restoring) ++restoring;
+  }
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    published_tasks_ = std::move(ids);
+    published_restoring_ = restoring;
+  }
+  if (shared_->on_change) shared_->on_change();
+}
+
+void StreamThread::Run() {
+  spdlog::info("[{}] starting ({})", name_,
+               ProcessingGuaranteeName(config_.processing_guarantee()));
+  Status init = InitTransactions();
+  if (!init.ok()) {
+    if (!stop_requested_.load()) Fail(init);
+  } else {
+    PartitionList topics(rd_kafka_topic_partition_list_new(
+        static_cast<int>(shared_->topology->source_topics().size())));
+    for (const auto& topic : shared_->topology->source_topics()) {
+      rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), topics.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Fail(KafkaStatus(err, "subscribe"));
+    } else {
+      SetState(State::kRebalancing);
+    }
+  }
+  cycle_start_ = shared_->clock->Now();
+  while (!stop_requested_.load() && state_.load() != State::kError) {
+    RunOnce();
+  }
+
+  // Shutdown: finish the cycle, close tasks, leave the group.
+  const bool failed = state_.load() == State::kError;
+  SetState(State::kStopping);
+  if (!failed && !tasks_.empty()) {
+    Status committed = CommitCycle();
+    if (!committed.ok()) shutdown_status_ = committed;
+  } else if (collector_.in_transaction() && producer_) {
+    AbortCycle(Status::Aborted("shutting down after an error"));
+  }
+  CloseAllTasks(/*clean=*/!failed);
+  if (consumer_) {
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::warn("[{}] consumer close: {}", name_, rd_kafka_err2str(err));
+    }
+    consumer_.reset();
+  }
+  if (restore_consumer_) {
+    rd_kafka_consumer_close(restore_consumer_.get());
+    restore_consumer_.reset();
+  }
+  collector_.SetProducer(nullptr);
+  if (producer_) {
+    rd_kafka_flush(producer_.get(), TimeoutMs(milliseconds(5000)));
+    producer_.reset();
+  }
+  if (state_.load() != State::kError) SetState(State::kDead);
+  spdlog::info("[{}] stopped", name_);
+}
+
+// ---------------------------------------------------------------------------
+// The processing loop
+
+bool StreamThread::HasCycleWork() const {
+  if (cycle_records_ > 0 || collector_.sent_in_cycle() > 0 || collector_.in_transaction()) {
+    return true;
+  }
+  for (const auto& [tp, offset] : positions_) {
+    auto it = committed_positions_.find(tp);
+    if (it == committed_positions_.end() || it->second != offset) return true;
+  }
+  for (const auto& [partition, entry] : tasks_) {
+    if (!entry.restoring && entry.task->HasUncommittedWork()) return true;
+  }
+  return false;
+}
+
+bool StreamThread::CommitDue() const {
+  if (SteadyClock::now() < commit_deferred_until_) return false;
+  if (!HasCycleWork()) return false;
+  if (config_.commit_max_records() &&
+      static_cast<int64_t>(cycle_records_) >= *config_.commit_max_records()) {
+    return true;
+  }
+  if (shared_->clock->Now().millis() - cycle_start_.millis() >= config_.commit_interval().count()) {
+    return true;
+  }
+  for (const auto& [partition, entry] : tasks_) {
+    if (!entry.restoring && entry.task->commit_requested()) return true;
+  }
+  return false;
+}
+
+void StreamThread::RunOnce() {
+  const bool restoring = !restoring_.empty();
+  milliseconds timeout = restoring ? milliseconds(0) : config_.poll_timeout();
+  if (!restoring && HasCycleWork()) {
+    int64_t left = config_.commit_interval().count() -
+                   (shared_->clock->Now().millis() - cycle_start_.millis());
+    timeout = std::clamp(milliseconds(left), milliseconds(0), timeout);
+  }
+  const int aborts_before = consecutive_aborts_;
+  int64_t polled = 0;
+  while (polled < config_.max_poll_records() && !stop_requested_.load()) {
+    rd_kafka_message_t* message =
+        rd_kafka_consumer_poll(consumer_.get(), polled == 0 ? TimeoutMs(timeout) : 0);
+    if (message == nullptr) break;
+    ++polled;
+    ProcessMessage(message);
+    rd_kafka_message_destroy(message);
+    if (state_.load() == State::kError || consecutive_aborts_ != aborts_before ||
+        rejoin_requested_) {
+      break;
+    }
+    if (config_.commit_max_records() &&
+        static_cast<int64_t>(cycle_records_) >= *config_.commit_max_records()) {
+      break;
+    }
+  }
+  if (state_.load() == State::kError) return;
+  if (rejoin_requested_) {
+    rejoin_requested_ = false;
+    spdlog::info("[{}] rejoining the group", name_);
+    rd_kafka_unsubscribe(consumer_.get());
+    PartitionList topics(rd_kafka_topic_partition_list_new(1));
+    for (const auto& topic : shared_->topology->source_topics()) {
+      rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), topics.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) Fail(KafkaStatus(err, "subscribe"));
+    SetState(State::kRebalancing);
+    return;
+  }
+
+  if (!restoring_.empty()) {
+    RestoreStep(polled > 0 ? milliseconds(0) : std::min(config_.poll_timeout(), milliseconds(50)));
+    if (state_.load() == State::kError) return;
+  }
+
+  collector_.PollDeliveries();
+  if (!collector_.delivery_error().ok()) {
+    HandleCycleError(collector_.delivery_error());
+    return;
+  }
+
+  for (auto& [partition, entry] : tasks_) {
+    if (entry.restoring) continue;
+    Status status = entry.task->PunctuateWallClock();
+    if (!status.ok()) {
+      HandleCycleError(
+          status.WithContext("wall-clock punctuation of task " + TaskId{partition}.ToString()));
+      return;
+    }
+  }
+
+  if (CommitDue()) {
+    // Errors were handled (aborted) inside.
+    (void)CommitCycle();
+  } else if (!HasCycleWork()) {
+    cycle_start_ = shared_->clock->Now();
+  }
+
+  if (SteadyClock::now() - last_state_metrics_ > kStateMetricsInterval) {
+    UpdateLagAndStateMetrics(/*state_metrics=*/true);
+    last_state_metrics_ = SteadyClock::now();
+  }
+}
+
+void StreamThread::ProcessMessage(rd_kafka_message_t* message) {
+  if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+    Status status = KafkaStatus(message->err, "consumer");
+    if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
+      Fail(status);
+      return;
+    }
+    if (SteadyClock::now() - last_error_log_ > std::chrono::seconds(5)) {
+      last_error_log_ = SteadyClock::now();
+      std::string what = message->rkt != nullptr
+                             ? std::string(rd_kafka_topic_name(message->rkt)) + "-" +
+                                   std::to_string(message->partition) + ": "
+                             : std::string();
+      spdlog::warn("[{}] consumer error: {}{}", name_, what, rd_kafka_message_errstr(message));
+    }
+    return;
+  }
+  auto entry = tasks_.find(Partition(message->partition));
+  if (entry == tasks_.end() || entry->second.restoring) return;  // Re-read after restore.
+  TopicPartition tp{rd_kafka_topic_name(message->rkt), Partition(message->partition)};
+  auto position = positions_.find(tp);
+  if (position != positions_.end() && Offset(message->offset) < position->second) {
+    return;  // Already processed (a record fetched before a seek).
+  }
+  ConsumedRecord record = ToConsumedRecord(message, shared_->clock);
+  Status status = entry->second.task->Process(record);
+  if (!status.ok()) {
+    HandleCycleError(
+        status.WithContext("processing " + tp.ToString() + "@" + std::to_string(message->offset)));
+    return;
+  }
+  positions_.insert_or_assign(tp, Offset(message->offset + 1));
+  ++cycle_records_;
+  cycle_timestamps_.push_back(record.timestamp.millis());
+}
+
+// ---------------------------------------------------------------------------
+// Commit and abort
+
+Status StreamThread::CommitCycle() {
+  if (!HasCycleWork()) {
+    cycle_start_ = shared_->clock->Now();
+    return Status::Ok();
+  }
+  const auto started = SteadyClock::now();
+  Status status = config_.exactly_once() ? CommitTransactional() : CommitAtLeastOnce();
+  if (!status.ok() && status.code() == StatusCode::kUnavailable && !config_.exactly_once() &&
+      !in_rebalance_) {
+    // Offsets not committed yet (rebalance in progress); the cycle stays open.
+    spdlog::info("[{}] commit deferred: {}", name_, status.message());
+    commit_deferred_until_ = SteadyClock::now() + milliseconds(200);
+    return status;
+  }
+  if (!status.ok()) {
+    HandleCycleError(status);
+    return status;
+  }
+  const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+
+  // The Kafka side is committed: now the local state of every task.
+  const auto& acked = collector_.acked_next_offsets();
+  std::vector<Partition> broken;
+  for (auto& [partition, entry] : tasks_) {
+    if (entry.restoring) continue;
+    std::map<std::string, Offset> changelog_next;
+    for (const auto& [store, tp] : entry.changelogs) {
+      auto it = acked.find(tp);
+      if (it != acked.end()) changelog_next.emplace(store, it->second);
+    }
+    Status local = entry.task->Commit(changelog_next);
+    if (!local.ok()) {
+      spdlog::error(
+          "[{}] task {} could not commit its local state after the Kafka commit: {}; "
+          "it will be restored from its changelog",
+          name_, TaskId{partition}.ToString(), local.ToString());
+      broken.push_back(partition);
+    }
+  }
+
+  // Bookkeeping and metrics of the committed cycle.
+  for (const auto& [tp, offset] : positions_) committed_positions_.insert_or_assign(tp, offset);
+  const Timestamp now = shared_->clock->Now();
+  std::vector<double> latencies;
+  latencies.reserve(cycle_timestamps_.size());
+  for (int64_t ts : cycle_timestamps_) {
+    latencies.push_back(std::max<int64_t>(0, now.millis() - ts) / 1000.0);
+  }
+  shared_->metrics->ObserveEndToEndLatency(latencies);
+  shared_->metrics->ObserveCommitSeconds(seconds);
+  shared_->metrics->AddTransaction(/*committed=*/true);
+  shared_->metrics->AddRecordsProcessed(cycle_records_);
+  uint64_t dead = 0;
+  for (const auto& [topic, count] : collector_.dead_letters()) {
+    shared_->metrics->AddDeadLetters(topic, count);
+    dead += count;
+  }
+  const uint64_t records = cycle_records_;
+  shared_->stats->Add([&](KafkaStreamsStats& s) {
+    s.records_processed += records;
+    s.transactions_committed += 1;
+    s.dead_letter_records += dead;
+    s.commit_seconds_total += seconds;
+    s.commit_seconds_max = std::max(s.commit_seconds_max, seconds);
+  });
+  ReportDeliveryErrors();
+  collector_.EndCycle();
+  cycle_records_ = 0;
+  cycle_timestamps_.clear();
+  cycle_start_ = now;
+  consecutive_aborts_ = 0;
+  UpdateLagAndStateMetrics(/*state_metrics=*/false);
+
+  for (Partition partition : broken) {
+    // Local state is behind Kafka: reopen the task and restore it.
+    auto it = tasks_.find(partition);
+    if (it == tasks_.end()) continue;
+    (void)it->second.task->Close(false);
+    auto reopened = OpenTask(partition);
+    if (!reopened.ok()) {
+      Fail(reopened.status());
+      return reopened.status();
+    }
+    it->second.task = std::move(*reopened);
+    auto must_restore = BeginRestore(partition, it->second);
+    if (!must_restore.ok()) {
+      Fail(must_restore.status());
+      return must_restore.status();
+    }
+    if (*must_restore) {
+      rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+      for (const auto& tp : it->second.inputs) {
+        rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition.value());
+      }
+      rd_kafka_pause_partitions(consumer_.get(), list);
+      rd_kafka_topic_partition_list_destroy(list);
+      ReassignRestoreConsumer();
+      SetState(State::kRestoring);
+    } else {
+      Status init = it->second.task->InitializeProcessors();
+      if (!init.ok()) {
+        Fail(init);
+        return init;
+      }
+    }
+    UpdatePublishedTasks();
+  }
+  return Status::Ok();
+}
+
+Status StreamThread::CommitTransactional() {
+  for (auto& [partition, entry] : tasks_) {
+    if (entry.restoring) continue;
+    STREAMS_RETURN_IF_ERROR(entry.task->PrepareCommit().WithContext(
+        "preparing the commit of task " + TaskId{partition}.ToString()));
+  }
+  STREAMS_RETURN_IF_ERROR(collector_.EnsureTransaction());
+  Status flushed = collector_.Flush(config_.transaction_timeout());
+  if (!collector_.delivery_error().ok()) {
+    return Status::Aborted("delivery failed: " + collector_.delivery_error().message());
+  }
+  if (!flushed.ok()) return Status::Aborted(flushed.message());
+
+  std::map<TopicPartition, std::optional<Offset>> offsets;
+  for (const auto& [tp, offset] : positions_) {
+    auto it = committed_positions_.find(tp);
+    if (it == committed_positions_.end() || it->second != offset) offsets.emplace(tp, offset);
+  }
+  if (!offsets.empty()) {
+    PartitionList list = MakePartitionList(offsets);
+    rd_kafka_consumer_group_metadata_t* metadata =
+        rd_kafka_consumer_group_metadata(consumer_.get());
+    Status sent = RetryTxnCall(
+        producer_.get(),
+        [&](int timeout_ms) {
+          return rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), metadata,
+                                                      timeout_ms);
+        },
+        "send_offsets_to_transaction", config_.transaction_timeout());
+    rd_kafka_consumer_group_metadata_destroy(metadata);
+    STREAMS_RETURN_IF_ERROR(sent);
+  }
+  return RetryTxnCall(
+      producer_.get(),
+      [&](int timeout_ms) { return rd_kafka_commit_transaction(producer_.get(), timeout_ms); },
+      "commit_transaction", config_.transaction_timeout());
+}
+
+Status StreamThread::CommitAtLeastOnce() {
+  for (auto& [partition, entry] : tasks_) {
+    if (entry.restoring) continue;
+    STREAMS_RETURN_IF_ERROR(entry.task->PrepareCommit().WithContext(
+        "preparing the commit of task " + TaskId{partition}.ToString()));
+  }
+  Status flushed = collector_.Flush(config_.transaction_timeout());
+  if (!collector_.delivery_error().ok()) {
+    return Status::Aborted("delivery failed: " + collector_.delivery_error().message());
+  }
+  if (!flushed.ok()) return Status::Aborted(flushed.message());
+  std::map<TopicPartition, std::optional<Offset>> offsets;
+  for (const auto& [tp, offset] : positions_) {
+    auto it = committed_positions_.find(tp);
+    if (it == committed_positions_.end() || it->second != offset) offsets.emplace(tp, offset);
+  }
+  if (offsets.empty()) return Status::Ok();
+  auto deadline = SteadyClock::now() + config_.transaction_timeout();
+  milliseconds backoff(20);
+  while (true) {
+    PartitionList list = MakePartitionList(offsets);
+    rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), list.get(), /*async=*/0);
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+      err = list->elems[i].err;
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
+    Status status = KafkaStatus(err, "committing offsets");
+    if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS && !in_rebalance_) {
+      // The group is rebalancing: keep the cycle open; the revocation (served
+      // by the next poll) commits it.
+      return Status::Unavailable(status.message());
+    }
+    if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+        err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+      return Status::Aborted(status.message());  // Waiting cannot help inside the rebalance.
+    }
+    if (status.code() != StatusCode::kUnavailable && status.code() != StatusCode::kTimedOut) {
+      return Status::Aborted(status.message());
+    }
+    if (SteadyClock::now() + backoff > deadline) return Status::Aborted(status.message());
+    spdlog::warn("[{}] {}; retrying", name_, status.message());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, milliseconds(1000));
+  }
+}
+
+void StreamThread::HandleCycleError(const Status& status) {
+  if (status.code() == StatusCode::kFenced) {
+    RecoverFromFatal(status);
+  } else {
+    AbortCycle(status);
+  }
+}
+
+void StreamThread::ReportDeliveryErrors() {
+  const uint64_t total = collector_.delivery_errors_total();
+  if (total == reported_delivery_errors_) return;
+  const uint64_t delta = total - reported_delivery_errors_;
+  reported_delivery_errors_ = total;
+  shared_->metrics->AddDeliveryErrors(delta);
+  shared_->stats->Add([delta](KafkaStreamsStats& s) { s.delivery_errors += delta; });
+}
+
+void StreamThread::AbortCycle(const Status& reason) {
+  ++consecutive_aborts_;
+  ReportDeliveryErrors();
+  spdlog::warn("[{}] aborting the cycle ({} input records): {}", name_, cycle_records_,
+               reason.ToString());
+  shared_->metrics->AddTransaction(/*committed=*/false);
+  shared_->stats->Add([](KafkaStreamsStats& s) { s.transactions_aborted += 1; });
+  if (config_.exactly_once() && collector_.in_transaction() && producer_) {
+    Status aborted = RetryTxnCall(
+        producer_.get(),
+        [&](int timeout_ms) { return rd_kafka_abort_transaction(producer_.get(), timeout_ms); },
+        "abort_transaction", config_.transaction_timeout());
+    if (!aborted.ok()) {
+      RecoverFromFatal(aborted.WithContext("the transaction could not be aborted"));
+      return;
+    }
+  }
+  std::map<TopicPartition, Offset> rewind;
+  for (auto& [partition, entry] : tasks_) {
+    if (entry.restoring) continue;
+    entry.task->Abort();
+    for (const auto& tp : entry.inputs) {
+      auto it = committed_positions_.find(tp);
+      if (it != committed_positions_.end()) rewind.insert_or_assign(tp, it->second);
+    }
+  }
+  positions_ = committed_positions_;
+  Seek(rewind);
+  collector_.EndCycle();
+  cycle_records_ = 0;
+  cycle_timestamps_.clear();
+  cycle_start_ = shared_->clock->Now();
+  // Back off a little before retrying the same input.
+  milliseconds backoff =
+      std::min(milliseconds(25LL << std::min(consecutive_aborts_ - 1, 7)), milliseconds(2000));
+  auto until = SteadyClock::now() + backoff;
+  while (SteadyClock::now() < until && !stop_requested_.load()) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+}
+
+void StreamThread::RecoverFromFatal(const Status& reason) {
+  spdlog::error(
+      "[{}] fatal producer error: {}; closing tasks dirty, re-creating the producer "
+      "and rejoining the group",
+      name_, reason.ToString());
+  shared_->stats->Add([](KafkaStreamsStats& s) { s.producer_fenced += 1; });
+  shared_->metrics->AddTransaction(/*committed=*/false);
+  CloseAllTasks(/*clean=*/false);
+  collector_.SetProducer(nullptr);
+  producer_.reset();
+  Status created = CreateProducer();
+  if (created.ok()) created = InitTransactions();
+  if (!created.ok()) {
+    if (!stop_requested_.load()) Fail(created.WithContext("re-creating the producer"));
+    return;
+  }
+  cycle_records_ = 0;
+  cycle_timestamps_.clear();
+  cycle_start_ = shared_->clock->Now();
+  if (!in_rebalance_) rejoin_requested_ = true;
+}
+
+void StreamThread::CloseAllTasks(bool clean) {
+  if (tasks_.empty()) return;
+  int64_t count = 0;
+  for (auto& [partition, entry] : tasks_) {
+    Status closed = entry.task->Close(clean);
+    if (!closed.ok()) {
+      spdlog::error("[{}] closing task {}: {}", name_, TaskId{partition}.ToString(),
+                    closed.ToString());
+    }
+    shared_->metrics->RemoveTask(TaskId{partition}.ToString());
+    for (const auto& tp : entry.inputs) shared_->metrics->RemoveConsumerLag(tp);
+    ++count;
+  }
+  spdlog::info("[{}] closed {} task(s) {}", name_, count, clean ? "cleanly" : "dirty");
+  shared_->metrics->AddTasksAssigned(-count);
+  tasks_.clear();
+  restoring_.clear();
+  positions_.clear();
+  committed_positions_.clear();
+  collector_.EndCycle();
+  cycle_records_ = 0;
+  cycle_timestamps_.clear();
+  ReassignRestoreConsumer();
+  UpdatePublishedTasks();
+}
+
+void StreamThread::Seek(const std::map<TopicPartition, Offset>& offsets) {
+  if (offsets.empty() || !consumer_) return;
+  std::map<TopicPartition, std::optional<Offset>> with_offsets(offsets.begin(), offsets.end());
+  PartitionList list = MakePartitionList(with_offsets);
+  KafkaError error(rd_kafka_seek_partitions(consumer_.get(), list.get(), 5000));
+  if (error) {
+    spdlog::error("[{}] seek: {}", name_, rd_kafka_error_string(error.get()));
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::error("[{}] seek {}-{} to {}: {}", name_, list->elems[i].topic,
+                    list->elems[i].partition, list->elems[i].offset,
+                    rd_kafka_err2str(list->elems[i].err));
+    }
+  }
+}
+
+void StreamThread::UpdateLagAndStateMetrics(bool state_metrics) {
+  for (auto& [partition, entry] : tasks_) {
+    for (const auto& tp : entry.inputs) {
+      int64_t low = 0, high = 0;
+      if (rd_kafka_get_watermark_offsets(consumer_.get(), tp.topic.c_str(), tp.partition.value(),
+                                         &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          high < 0) {
+        continue;
+      }
+      auto pos = positions_.find(tp);
+      if (pos == positions_.end()) continue;
+      shared_->metrics->SetConsumerLag(tp, std::max<int64_t>(0, high - pos->second.value()));
+    }
+    if (state_metrics && !entry.restoring) {
+      const std::string task = TaskId{partition}.ToString();
+      shared_->metrics->SetStateStoreBytes(task, entry.task->ApproximateStateBytes());
+      for (const auto& [store, entries] : entry.task->ApproximateStoreEntries()) {
+        shared_->metrics->SetStoreEntries(task, store, entries);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Rebalance
+
+void StreamThread::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                     rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  auto* self = static_cast<StreamThread*>(opaque);
+  self->in_rebalance_ = true;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    self->OnAssign(partitions);
+  } else {
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      spdlog::error("[{}] rebalance error: {}", self->name_, rd_kafka_err2str(err));
+    }
+    self->OnRevoke(partitions);
+  }
+  self->in_rebalance_ = false;
+}
+
+Result<std::unique_ptr<StreamTask>> StreamThread::OpenTask(Partition partition) {
+  TaskId id{partition};
+  TaskConfig task_config;
+  task_config.application_id = config_.application_id();
+  task_config.state_directory = KafkaStreams::TaskDirectory(config_, id);
+  task_config.dead_letter_topic = config_.dead_letter_topic();
+  return StreamTask::Create(*shared_->topology, id, std::move(task_config), shared_->resources,
+                            &collector_, shared_->clock);
+}
+
+void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
+  SetState(State::kRebalancing);
+  shared_->stats->Add([](KafkaStreamsStats& s) { s.rebalances += 1; });
+  spdlog::info("[{}] assigned: {}", name_, PartitionListString(partitions));
+  if (!tasks_.empty()) CloseAllTasks(/*clean=*/true);  // Eager: should be empty already.
+
+  // Committed offsets of the group (absent: none committed).
+  PartitionList committed(rd_kafka_topic_partition_list_copy(partitions));
+  rd_kafka_resp_err_t err =
+      rd_kafka_committed(consumer_.get(), committed.get(), TimeoutMs(kMetadataTimeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("[{}] fetching committed offsets failed: {}; using local checkpoints", name_,
+                 rd_kafka_err2str(err));
+  }
+  std::map<TopicPartition, int64_t> committed_offsets;
+  for (int i = 0; i < committed->cnt; ++i) {
+    const auto& e = committed->elems[i];
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0) {
+      committed_offsets[TopicPartition{e.topic, Partition(e.partition)}] = e.offset;
+    }
+  }
+
+  std::map<Partition, std::vector<TopicPartition>> by_task;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    by_task[Partition(partitions->elems[i].partition)].push_back(
+        TopicPartition{partitions->elems[i].topic, Partition(partitions->elems[i].partition)});
+  }
+
+  std::vector<TopicPartition> paused;
+  Status failure;
+  for (auto& [partition, inputs] : by_task) {
+    auto task = OpenTask(partition);
+    if (!task.ok()) {
+      failure = task.status().WithContext("opening task " + TaskId{partition}.ToString());
+      break;
+    }
+    TaskEntry entry;
+    entry.task = std::move(*task);
+    entry.inputs = inputs;
+    auto must_restore = BeginRestore(partition, entry);
+    if (!must_restore.ok()) {
+      (void)entry.task->Close(false);
+      failure = must_restore.status().WithContext("restoring task " + TaskId{partition}.ToString());
+      break;
+    }
+    for (const auto& spec : entry.task->RestoreSpecs())
+      entry.changelogs[spec.store] = spec.changelog;
+    // Where to start each input partition.
+    const auto& checkpoint = entry.task->committed_checkpoint().input_offsets;
+    for (const auto& tp : inputs) {
+      std::optional<Offset> start;
+      if (auto c = committed_offsets.find(tp); c != committed_offsets.end()) {
+        start = Offset(c->second);
+      } else if (auto k = checkpoint.find(tp); k != checkpoint.end()) {
+        start = k->second;
+        spdlog::info("[{}] {}: no committed offset, resuming from the local checkpoint at {}",
+                     name_, tp.ToString(), start->value());
+      } else {
+        int64_t low = 0, high = 0;
+        rd_kafka_resp_err_t werr = rd_kafka_query_watermark_offsets(
+            consumer_.get(), tp.topic.c_str(), tp.partition.value(), &low, &high,
+            TimeoutMs(kMetadataTimeout));
+        if (werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          failure = KafkaStatus(werr, "watermarks of " + tp.ToString());
+          break;
+        }
+        start = Offset(config_.auto_offset_reset() == OffsetReset::kEarliest ? low : high);
+        spdlog::info("[{}] {}: no committed offset, starting at the {} offset {}", name_,
+                     tp.ToString(),
+                     config_.auto_offset_reset() == OffsetReset::kEarliest ? "earliest" : "latest",
+                     start->value());
+      }
+      committed_positions_.insert_or_assign(tp, *start);
+      positions_.insert_or_assign(tp, *start);
+    }
+    if (!failure.ok()) {
+      (void)entry.task->Close(false);
+      break;
+    }
+    if (*must_restore) {
+      for (const auto& tp : inputs) paused.push_back(tp);
+    } else {
+      Status init = entry.task->InitializeProcessors();
+      if (!init.ok()) {
+        (void)entry.task->Close(false);
+        failure = init.WithContext("initializing task " + TaskId{partition}.ToString());
+        break;
+      }
+    }
+    tasks_.emplace(partition, std::move(entry));
+    shared_->metrics->AddTasksAssigned(1);
+  }
+
+  // Assign with explicit start offsets.
+  for (int i = 0; i < partitions->cnt; ++i) {
+    TopicPartition tp{partitions->elems[i].topic, Partition(partitions->elems[i].partition)};
+    auto it = committed_positions_.find(tp);
+    if (it != committed_positions_.end()) partitions->elems[i].offset = it->second.value();
+  }
+  rd_kafka_resp_err_t aerr = rd_kafka_assign(consumer_.get(), partitions);
+  if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR && failure.ok()) {
+    failure = KafkaStatus(aerr, "assign");
+  }
+  if (!paused.empty()) {
+    std::map<TopicPartition, std::optional<Offset>> to_pause;
+    for (const auto& tp : paused) to_pause.emplace(tp, std::nullopt);
+    PartitionList list = MakePartitionList(to_pause);
+    rd_kafka_pause_partitions(consumer_.get(), list.get());
+  }
+  ReassignRestoreConsumer();
+  cycle_start_ = shared_->clock->Now();
+  UpdatePublishedTasks();
+  if (!failure.ok()) {
+    Fail(failure);
+    return;
+  }
+  SetState(restoring_.empty() ? State::kRunning : State::kRestoring);
+}
+
+void StreamThread::OnRevoke(rd_kafka_topic_partition_list_t* partitions) {
+  SetState(State::kRebalancing);
+  const bool lost = rd_kafka_assignment_lost(consumer_.get()) != 0;
+  spdlog::info("[{}] revoked{}: {}", name_, lost ? " (lost)" : "", PartitionListString(partitions));
+  bool clean = true;
+  if (!tasks_.empty()) {
+    if (lost) {
+      if (HasCycleWork()) AbortCycle(Status::Aborted("partitions lost"));
+      clean = false;
+    } else {
+      Status committed = CommitCycle();
+      if (!committed.ok()) {
+        spdlog::warn("[{}] commit before revocation failed: {}", name_, committed.ToString());
+      }
+    }
+  }
+  CloseAllTasks(clean);
+  rd_kafka_assign(consumer_.get(), nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// Restore
+
+Result<bool> StreamThread::BeginRestore(Partition partition, TaskEntry& entry) {
+  const std::string task_name = TaskId{partition}.ToString();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<std::pair<TopicPartition, RestorePartition>> parts;
+    std::optional<std::string> corrupt;
+    for (const RestoreSpec& spec : entry.task->RestoreSpecs()) {
+      int64_t low = 0, high = 0;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          restore_consumer_.get(), spec.changelog.topic.c_str(), spec.changelog.partition.value(),
+          &low, &high, TimeoutMs(kMetadataTimeout));
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return KafkaStatus(err, "watermarks of changelog " + spec.changelog.ToString());
+      }
+      int64_t from = spec.from ? spec.from->value() : low;
+      if (spec.from && (from > high || from < low)) {
+        corrupt = "store '" + spec.store + "' checkpointed at changelog offset " +
+                  std::to_string(from) + " outside [" + std::to_string(low) + ", " +
+                  std::to_string(high) + "] of " + spec.changelog.ToString();
+        break;
+      }
+      if (from >= high) continue;
+      RestorePartition rp;
+      rp.task = partition;
+      rp.store = spec.store;
+      rp.end = high;
+      rp.position = from;
+      parts.emplace_back(spec.changelog, std::move(rp));
+    }
+    if (corrupt) {
+      if (attempt > 0) return Status::Corruption(*corrupt);
+      spdlog::warn("[{}] task {}: {}; wiping its local state and restoring from the beginning",
+                   name_, task_name, *corrupt);
+      (void)entry.task->Close(false);
+      entry.task.reset();
+      STREAMS_RETURN_IF_ERROR(
+          state::DestroyTaskState(KafkaStreams::TaskDirectory(config_, TaskId{partition})));
+      STREAMS_ASSIGN_OR_RETURN(entry.task, OpenTask(partition));
+      continue;
+    }
+    int64_t total = 0;
+    for (auto& [tp, rp] : parts) {
+      total += rp.end - rp.position;
+      shared_->metrics->SetRestoreRemaining(task_name, rp.store, rp.end - rp.position);
+      spdlog::info("[{}] task {}: restoring store '{}' from {} offsets [{}, {})", name_, task_name,
+                   rp.store, tp.ToString(), rp.position, rp.end);
+      restoring_.insert_or_assign(tp, std::move(rp));
+    }
+    entry.restoring = !parts.empty();
+    if (entry.restoring) {
+      entry.restore_started = SteadyClock::now();
+      entry.restored_records = 0;
+      spdlog::info("[{}] task {}: restoring up to {} changelog records", name_, task_name, total);
+    }
+    return entry.restoring;
+  }
+  return Status::Internal("unreachable");
+}
+
+void StreamThread::ReassignRestoreConsumer() {
+  if (!restore_consumer_) return;
+  std::map<TopicPartition, std::optional<Offset>> assignment;
+  for (const auto& [tp, rp] : restoring_) {
+    if (!rp.done) assignment.emplace(tp, Offset(rp.position));
+  }
+  if (assignment.empty()) {
+    rd_kafka_assign(restore_consumer_.get(), nullptr);
+    return;
+  }
+  PartitionList list = MakePartitionList(assignment);
+  rd_kafka_resp_err_t err = rd_kafka_assign(restore_consumer_.get(), list.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::error("[{}] assigning the restore consumer: {}", name_, rd_kafka_err2str(err));
+  }
+}
+
+void StreamThread::RestoreStep(milliseconds timeout) {
+  int64_t polled = 0;
+  while (polled < config_.restore_batch_records()) {
+    rd_kafka_message_t* m =
+        rd_kafka_consumer_poll(restore_consumer_.get(), polled == 0 ? TimeoutMs(timeout) : 0);
+    if (m == nullptr) break;
+    ++polled;
+    if (m->rkt == nullptr) {
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::warn("[{}] restore consumer: {}", name_, rd_kafka_message_errstr(m));
+      }
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    TopicPartition tp{rd_kafka_topic_name(m->rkt), Partition(m->partition)};
+    auto it = restoring_.find(tp);
+    if (it == restoring_.end() || it->second.done) {
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    RestorePartition& rp = it->second;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (m->offset >= rp.end) rp.done = true;
+    } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::warn("[{}] restore consumer {}: {}", name_, tp.ToString(),
+                   rd_kafka_message_errstr(m));
+    } else if (m->offset >= rp.position) {
+      state::ChangelogRecord record;
+      record.store = rp.store;
+      if (m->key != nullptr) record.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) {
+        record.value.emplace(static_cast<const char*>(m->payload), m->len);
+      }
+      rd_kafka_timestamp_type_t type;
+      int64_t ts = rd_kafka_message_timestamp(m, &type);
+      record.timestamp = Timestamp(std::max<int64_t>(ts, 0));
+      rp.batch.push_back(std::move(record));
+      rp.position = m->offset + 1;
+      if (rp.position >= rp.end) rp.done = true;
+    }
+    rd_kafka_message_destroy(m);
+  }
+
+  // Apply the batches.
+  for (auto& [tp, rp] : restoring_) {
+    if (rp.batch.empty()) continue;
+    auto entry = tasks_.find(rp.task);
+    if (entry == tasks_.end()) {
+      rp.batch.clear();
+      continue;
+    }
+    const std::string task_name = TaskId{rp.task}.ToString();
+    const uint64_t count = rp.batch.size();
+    Status applied = entry->second.task->ApplyRestoreBatch(rp.store, rp.batch, Offset(rp.position));
+    rp.batch.clear();
+    if (!applied.ok()) {
+      Fail(applied.WithContext("restoring task " + task_name + " store '" + rp.store + "'"));
+      return;
+    }
+    entry->second.restored_records += count;
+    shared_->metrics->AddRestored(task_name, rp.store, count);
+    shared_->metrics->SetRestoreRemaining(task_name, rp.store,
+                                          std::max<int64_t>(0, rp.end - rp.position));
+    shared_->stats->Add([count](KafkaStreamsStats& s) { s.records_restored += count; });
+  }
+
+  // Tasks whose partitions are all done.
+  std::vector<Partition> finished;
+  for (auto& [partition, entry] : tasks_) {
+    if (!entry.restoring) continue;
+    bool all_done = true;
+    for (const auto& [tp, rp] : restoring_) {
+      if (rp.task == partition && !rp.done) all_done = false;
+    }
+    if (all_done) finished.push_back(partition);
+  }
+  for (Partition partition : finished) {
+    Status status = FinishRestore(partition, tasks_.at(partition));
+    if (!status.ok()) {
+      Fail(status);
+      return;
+    }
+  }
+}
+
+Status StreamThread::FinishRestore(Partition partition, TaskEntry& entry) {
+  const std::string task_name = TaskId{partition}.ToString();
+  for (auto it = restoring_.begin(); it != restoring_.end();) {
+    if (it->second.task == partition) {
+      shared_->metrics->SetRestoreRemaining(task_name, it->second.store, 0);
+      it = restoring_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  STREAMS_RETURN_IF_ERROR(
+      entry.task->InitializeProcessors().WithContext("initializing task " + task_name));
+  entry.restoring = false;
+  const double seconds =
+      std::chrono::duration<double>(SteadyClock::now() - entry.restore_started).count();
+  spdlog::info("[{}] task {}: restored {} changelog records in {:.3f} s", name_, task_name,
+               entry.restored_records, seconds);
+  // Resume the input from the last commit (records fetched meanwhile were dropped).
+  std::map<TopicPartition, Offset> rewind;
+  std::map<TopicPartition, std::optional<Offset>> to_resume;
+  for (const auto& tp : entry.inputs) {
+    auto it = committed_positions_.find(tp);
+    if (it != committed_positions_.end()) rewind.insert_or_assign(tp, it->second);
+    to_resume.emplace(tp, std::nullopt);
+  }
+  Seek(rewind);
+  PartitionList list = MakePartitionList(to_resume);
+  rd_kafka_resume_partitions(consumer_.get(), list.get());
+  ReassignRestoreConsumer();
+  UpdatePublishedTasks();
+  last_state_metrics_ = {};  // Export the restored state's size at the next round.
+  if (restoring_.empty() && state_.load() == State::kRestoring) SetState(State::kRunning);
+  return Status::Ok();
+}
+
+}  // namespace streams::runtime::internal

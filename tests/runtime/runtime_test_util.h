@@ -1,0 +1,295 @@
+// Test helpers for the runtime: librdkafka's mock cluster, a small stateful
+// topology (count per key), and readers of topics and task state.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "streams/processor.h"
+#include "streams/record.h"
+#include "streams/runtime/kafka_streams.h"
+#include "streams/runtime/streams_config.h"
+#include "streams/serde.h"
+#include "streams/state/state_resources.h"
+#include "streams/state/task_state.h"
+#include "streams/topology.h"
+
+namespace streams::runtime::testing {
+
+// Kafka protocol API keys (not exported by rdkafka.h).
+inline constexpr int16_t kApiProduce = 0;
+inline constexpr int16_t kApiInitProducerId = 22;
+inline constexpr int16_t kApiAddPartitionsToTxn = 24;
+inline constexpr int16_t kApiAddOffsetsToTxn = 25;
+inline constexpr int16_t kApiEndTxn = 26;
+inline constexpr int16_t kApiTxnOffsetCommit = 28;
+
+// Polls `predicate` every 20 ms until it holds or `timeout` passes.
+inline bool WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return predicate();
+}
+
+inline void QuietLogger(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  if (level <= 3) fprintf(stderr, "rdkafka %s: %s\n", fac, buf);
+}
+
+// A librdkafka mock cluster with helpers to create topics, produce and read.
+class MockCluster {
+ public:
+  explicit MockCluster(int brokers = 3) {
+    char errstr[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, QuietLogger);
+    helper_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (helper_ == nullptr) throw std::runtime_error(errstr);
+    mock_ = rd_kafka_mock_cluster_new(helper_, brokers);
+    if (mock_ == nullptr) throw std::runtime_error("rd_kafka_mock_cluster_new failed");
+    bootstraps_ = rd_kafka_mock_cluster_bootstraps(mock_);
+  }
+  ~MockCluster() {
+    if (producer_ != nullptr) rd_kafka_destroy(producer_);
+    rd_kafka_mock_cluster_destroy(mock_);
+    rd_kafka_destroy(helper_);
+  }
+  MockCluster(const MockCluster&) = delete;
+  MockCluster& operator=(const MockCluster&) = delete;
+
+  const std::string& bootstraps() const { return bootstraps_; }
+  rd_kafka_mock_cluster_t* mock() { return mock_; }
+
+  void CreateTopic(const std::string& topic, int partitions) {
+    ASSERT_EQ(rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    partitions_[topic] = partitions;
+  }
+
+  // Produces records (plain idempotent producer) and waits for delivery.
+  // The partition is chosen by the key, as the runtime does.
+  void Produce(const std::string& topic,
+               const std::vector<std::pair<std::string, std::string>>& kvs,
+               int64_t timestamp_ms = 0) {
+    if (producer_ == nullptr) {
+      char errstr[256];
+      rd_kafka_conf_t* conf = rd_kafka_conf_new();
+      rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), errstr, sizeof(errstr));
+      rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+      rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr));
+      rd_kafka_conf_set_log_cb(conf, QuietLogger);
+      producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+      ASSERT_NE(producer_, nullptr) << errstr;
+    }
+    int32_t count = partitions_.at(topic);
+    for (const auto& [key, value] : kvs) {
+      int32_t partition = DefaultPartitionForKey(key, count).value();
+      int64_t ts = timestamp_ms > 0 ? timestamp_ms
+                                    : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count();
+      rd_kafka_resp_err_t err;
+      do {
+        err = rd_kafka_producev(
+            producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+            RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) rd_kafka_poll(producer_, 10);
+      } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+      ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
+    }
+    ASSERT_EQ(rd_kafka_flush(producer_, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+
+  // Every record of `topic` (all partitions, from the beginning to the end).
+  std::vector<ConsumedRecord> ReadAll(const std::string& topic) {
+    std::vector<ConsumedRecord> out;
+    char errstr[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", "test-reader", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    rd_kafka_conf_set_log_cb(conf, QuietLogger);
+    rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    EXPECT_NE(consumer, nullptr) << errstr;
+    if (consumer == nullptr) return out;
+    int32_t count = partitions_.at(topic);
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(count);
+    for (int32_t p = 0; p < count; ++p) {
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_assign(consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    int eofs = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (eofs < count && std::chrono::steady_clock::now() < deadline) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
+      if (m == nullptr) continue;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        ++eofs;
+      } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ConsumedRecord r;
+        r.topic = topic;
+        r.partition = Partition(m->partition);
+        r.offset = Offset(m->offset);
+        if (m->key) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
+        if (m->payload) r.value.emplace(static_cast<const char*>(m->payload), m->len);
+        rd_kafka_headers_t* hdrs = nullptr;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          const char* name;
+          const void* value;
+          size_t size;
+          for (size_t i = 0;
+               rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+               ++i) {
+            r.headers.push_back(
+                Header{name, value ? std::string(static_cast<const char*>(value), size) : ""});
+          }
+        }
+        out.push_back(std::move(r));
+      }
+      rd_kafka_message_destroy(m);
+    }
+    EXPECT_EQ(eofs, count) << "did not reach the end of " << topic;
+    rd_kafka_consumer_close(consumer);
+    rd_kafka_destroy(consumer);
+    return out;
+  }
+
+ private:
+  rd_kafka_t* helper_ = nullptr;
+  rd_kafka_mock_cluster_t* mock_ = nullptr;
+  rd_kafka_t* producer_ = nullptr;
+  std::string bootstraps_;
+  std::map<std::string, int> partitions_;
+};
+
+// A string serde that rejects null values and values starting with '!'.
+class CheckedStringSerde final : public Serde<std::string> {
+ public:
+  std::string Serialize(std::string_view, const std::string& value) const override { return value; }
+  Result<std::string> Deserialize(std::string_view topic,
+                                  std::optional<std::string_view> data) const override {
+    if (!data) return Status::Corruption("null value on " + std::string(topic));
+    if (!data->empty() && data->front() == '!') {
+      return Status::Corruption("malformed value on " + std::string(topic));
+    }
+    return std::string(*data);
+  }
+};
+
+// Counts records per key in store "counts" and forwards "<count>" per record.
+class CountProcessor final : public Processor<std::string, std::string> {
+ public:
+  Status Init(ProcessorContext<std::string, std::string>& context) override {
+    context_ = &context;
+    store_ = context.GetStateStore("counts");
+    if (store_ == nullptr) return Status::NotFound("store 'counts'");
+    return Status::Ok();
+  }
+  Status Process(const Record<std::string, std::string>& record) override {
+    auto current = store_->Get(record.key);
+    if (!current.ok()) return current.status();
+    int64_t count = current->has_value() ? std::stoll(**current) + 1 : 1;
+    STREAMS_RETURN_IF_ERROR(store_->Put(record.key, std::to_string(count)));
+    return context_->Forward(
+        Record<std::string, std::string>{record.key, std::to_string(count), record.timestamp, {}});
+  }
+
+ private:
+  ProcessorContext<std::string, std::string>* context_ = nullptr;
+  state::KeyValueStore* store_ = nullptr;
+};
+
+inline std::unique_ptr<Topology> BuildCountTopology(const std::string& input,
+                                                    const std::string& output) {
+  static const auto checked = std::make_shared<const CheckedStringSerde>();
+  TopologyBuilder b;
+  b.AddSource<std::string, std::string>("source", {input}, StringSerdeInstance(), checked);
+  b.AddProcessor<CountProcessor>("count", [] { return std::make_unique<CountProcessor>(); },
+                                 {"source"});
+  state::StoreSpec spec;
+  spec.name = "counts";
+  b.AddStateStore(spec, {"count"});
+  b.AddSink<std::string, std::string>("sink", output, StringSerdeInstance(), StringSerdeInstance(),
+                                      {"count"});
+  auto built = std::move(b).Build();
+  EXPECT_TRUE(built.ok()) << built.status();
+  return built.ok() ? std::move(*built) : nullptr;
+}
+
+// The committed content of store "counts" over every task directory of
+// `config` (read with the state library; the instance must be stopped).
+inline std::map<std::string, int64_t> ReadCounts(const StreamsConfig& config,
+                                                 const Topology& topology, int partitions) {
+  std::map<std::string, int64_t> counts;
+  auto resources = state::StateResources::Create(state::StateOptions{});
+  EXPECT_TRUE(resources.ok());
+  for (int p = 0; p < partitions; ++p) {
+    std::string dir = KafkaStreams::TaskDirectory(config, TaskId{Partition(p)});
+    if (!std::filesystem::exists(dir)) continue;
+    auto task_state = state::TaskState::Open(dir, topology.stores(), resources->get());
+    EXPECT_TRUE(task_state.ok()) << task_state.status();
+    if (!task_state.ok()) continue;
+    state::KeyValueStore* store = (*task_state)->GetStore("counts");
+    auto it = store->Range("", "");
+    EXPECT_TRUE(it.ok());
+    for (; (*it)->Valid(); (*it)->Next()) {
+      std::string key((*it)->key());
+      EXPECT_EQ(counts.count(key), 0u) << "key " << key << " in two tasks";
+      counts[key] = std::stoll(std::string((*it)->value()));
+    }
+    it->reset();
+    EXPECT_TRUE((*task_state)->Close().ok());
+  }
+  return counts;
+}
+
+// The last value per key of a topic (the latest count written per key).
+inline std::map<std::string, int64_t> MaxCountPerKey(const std::vector<ConsumedRecord>& records) {
+  std::map<std::string, int64_t> out;
+  for (const auto& r : records) {
+    if (!r.key || !r.value) continue;
+    int64_t v = std::stoll(*r.value);
+    auto& slot = out[*r.key];
+    slot = std::max(slot, v);
+  }
+  return out;
+}
+
+// A fresh temporary directory removed at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("runtime_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace streams::runtime::testing
