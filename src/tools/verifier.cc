@@ -1,0 +1,495 @@
+#include "tools/verifier.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <tuple>
+#include <unordered_map>
+
+#include "payments/decline_codes.h"
+#include "payments/fingerprint.h"
+#include "payments/pan.h"
+#include "payments/v1/payments.pb.h"
+#include "payments/validation.h"
+
+namespace payments::tools {
+namespace {
+
+using payments::v1::PaymentConfirmation;
+using payments::v1::PaymentRequest;
+
+// The codes ValidateRequest can return.
+const std::set<std::string, std::less<>>& ValidationCodes() {
+  static const auto* codes = new std::set<std::string, std::less<>>{
+      std::string(decline_code::kPanNotAllowed),   std::string(decline_code::kMissingField),
+      std::string(decline_code::kKeyMismatch),     std::string(decline_code::kFieldTooLong),
+      std::string(decline_code::kInvalidKind),     std::string(decline_code::kRefundOfRequired),
+      std::string(decline_code::kInvalidAmount),   std::string(decline_code::kAmountTooLarge),
+      std::string(decline_code::kUnknownCurrency),
+  };
+  return *codes;
+}
+
+std::string DecisionName(const PaymentConfirmation& c) {
+  std::string out = payments::v1::Decision_Name(c.decision());
+  if (out.empty()) out = "decision " + std::to_string(c.decision());
+  if (!c.decline_code().empty()) out += " " + c.decline_code();
+  if (c.replay()) out += " (replay)";
+  return out;
+}
+
+// The coordinates of a request record.
+struct Coordinates {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  friend auto operator<=>(const Coordinates&, const Coordinates&) = default;
+};
+
+std::string Describe(const Coordinates& at) {
+  return at.topic + "-" + std::to_string(at.partition) + "@" + std::to_string(at.offset);
+}
+
+// The first decision of an idempotency key in one partition.
+struct FirstDecision {
+  std::string fingerprint;
+  PaymentConfirmation confirmation;
+  Coordinates at;
+};
+
+using GroupKey = std::tuple<int32_t, std::string, std::string>;  // partition, customer, key
+
+class Checker {
+ public:
+  Checker(const PaymentsConfig& config, const VerifyOptions& options, VerifyReport& report)
+      : config_(config), options_(options), report_(report) {}
+
+  void Violation(const std::string& kind, const std::string& example) {
+    ViolationSummary& summary = report_.violations[kind];
+    ++summary.count;
+    if (summary.examples.size() < options_.max_examples) {
+      summary.examples.push_back(RedactPans(example));
+    }
+  }
+
+  // No card number in clear: any PAN in an echoed or free-text field or the
+  // record key is a violation. payment_id is a hash (hex), which can contain a
+  // Luhn-valid digit run by chance: it is only counted as PAN-like here, and
+  // checked against the request's own card numbers in CheckNoRequestPan.
+  void CheckNoPan(const ReadRecord& record, const PaymentConfirmation& c) {
+    const std::string* fields[] = {&c.idempotency_key(), &c.customer_id(),  &c.merchant_id(),
+                                   &c.currency(),        &c.decline_code(), &c.decline_message(),
+                                   &c.source_topic(),    &c.refund_of()};
+    static constexpr const char* kNames[] = {"idempotency_key", "customer_id",  "merchant_id",
+                                             "currency",        "decline_code", "decline_message",
+                                             "source_topic",    "refund_of"};
+    std::string where = record.topic + "-" + std::to_string(record.partition.value()) + "@" +
+                        std::to_string(record.offset.value());
+    for (size_t i = 0; i < std::size(kNames); ++i) {
+      if (ContainsPan(*fields[i])) {
+        Violation("pan_in_confirmation", "confirmation " + where + ": card number in " + kNames[i]);
+      }
+    }
+    if (record.key && ContainsPan(*record.key)) {
+      Violation("pan_in_confirmation", "confirmation " + where + ": card number in the record key");
+    }
+    if (ContainsPan(c.payment_id())) ++report_.pan_like_payment_ids;
+  }
+
+  // The digits of every card number of the request (key and all fields) must not
+  // appear in any field of its confirmation, separators ignored.
+  void CheckNoRequestPan(const Coordinates& at, const PaymentRequest& r,
+                         const std::string& record_key, const PaymentConfirmation& c) {
+    std::vector<std::string> pans;
+    auto collect = [&](std::string_view text) {
+      for (const PanSpan& span : FindPans(text)) {
+        std::string digits;
+        for (char ch : text.substr(span.begin, span.end - span.begin)) {
+          if (ch >= '0' && ch <= '9') digits.push_back(ch);
+        }
+        pans.push_back(std::move(digits));
+      }
+    };
+    collect(record_key);
+    for (const std::string* f : {&r.idempotency_key(), &r.customer_id(), &r.merchant_id(),
+                                 &r.currency(), &r.refund_of(), &r.payment_method_token()}) {
+      collect(*f);
+    }
+    for (const auto& [key, value] : r.metadata()) {
+      collect(key);
+      collect(value);
+    }
+    if (pans.empty()) return;
+    for (const std::string* f :
+         {&c.payment_id(), &c.idempotency_key(), &c.customer_id(), &c.merchant_id(), &c.currency(),
+          &c.decline_code(), &c.decline_message(), &c.refund_of()}) {
+      std::string digits;
+      for (char ch : *f) {
+        if (ch >= '0' && ch <= '9') digits.push_back(ch);
+      }
+      for (const auto& pan : pans) {
+        if (digits.find(pan) != std::string::npos) {
+          Violation("pan_in_confirmation",
+                    Describe(at) + ": a card number of the request appears in its confirmation");
+          return;
+        }
+      }
+    }
+  }
+
+  void CheckDecisionShape(const Coordinates& at, const PaymentConfirmation& c) {
+    if (c.decision() == payments::v1::APPROVED) {
+      if (!c.decline_code().empty()) {
+        Violation("bad_decision",
+                  Describe(at) + ": approved with decline code " + c.decline_code());
+      }
+    } else if (c.decision() == payments::v1::DECLINED) {
+      if (!DescribeDeclineCode(c.decline_code())) {
+        Violation("bad_decision",
+                  Describe(at) + ": declined with unknown code '" + c.decline_code() + "'");
+      }
+    } else {
+      Violation("bad_decision", Describe(at) + ": decision " + std::to_string(c.decision()));
+    }
+    if (!(c.fraud_score() >= 0.0 && c.fraud_score() <= 1.0)) {
+      Violation("bad_decision", Describe(at) + ": fraud_score " + std::to_string(c.fraud_score()) +
+                                    " not in [0, 1]");
+    }
+  }
+
+  void CheckEcho(const Coordinates& at, int64_t timestamp_ms, const PaymentRequest& r,
+                 const PaymentConfirmation& c) {
+    std::vector<std::string> diffs;
+    if (c.customer_id() != r.customer_id()) diffs.push_back("customer_id");
+    if (c.idempotency_key() != r.idempotency_key()) diffs.push_back("idempotency_key");
+    if (c.kind() != r.kind()) diffs.push_back("kind");
+    if (c.amount_minor() != r.amount_minor()) diffs.push_back("amount_minor");
+    if (c.currency() != r.currency()) diffs.push_back("currency");
+    if (c.merchant_id() != r.merchant_id()) diffs.push_back("merchant_id");
+    if (c.refund_of() != r.refund_of()) diffs.push_back("refund_of");
+    if (!c.replay() && c.decided_at_ms() != timestamp_ms) diffs.push_back("decided_at_ms");
+    if (diffs.empty()) return;
+    std::string fields;
+    for (const auto& d : diffs) fields += (fields.empty() ? "" : ", ") + d;
+    Violation("confirmation_mismatch",
+              Describe(at) + ": confirmation differs from the request in " + fields);
+  }
+
+  // Compares a replay with the first decision of its key.
+  void CheckReplay(const Coordinates& at, const FirstDecision& first,
+                   const PaymentConfirmation& c) {
+    const PaymentConfirmation& f = first.confirmation;
+    std::vector<std::string> diffs;
+    if (c.payment_id() != f.payment_id()) diffs.push_back("payment_id");
+    if (c.decision() != f.decision()) diffs.push_back("decision");
+    if (c.decline_code() != f.decline_code()) diffs.push_back("decline_code");
+    if (c.amount_minor() != f.amount_minor()) diffs.push_back("amount_minor");
+    if (c.currency() != f.currency()) diffs.push_back("currency");
+    if (c.fraud_score() != f.fraud_score()) diffs.push_back("fraud_score");
+    if (diffs.empty()) return;
+    std::string fields;
+    for (const auto& d : diffs) fields += (fields.empty() ? "" : ", ") + d;
+    Violation("replay_mismatch", Describe(at) + ": replay differs from the first decision at " +
+                                     Describe(first.at) + " in " + fields);
+  }
+
+  void CheckRequest(const Coordinates& at, const ReadRecord& record, const PaymentRequest& request,
+                    const PaymentConfirmation& c) {
+    CheckDecisionShape(at, c);
+    const std::string record_key = record.key.value_or("");
+    CheckNoRequestPan(at, request, record_key, c);
+    const std::string what =
+        Describe(at) + " customer=" + request.customer_id() + " key=" + request.idempotency_key();
+
+    // 1. A card number anywhere: declined, redacted, never stored or replayed.
+    if (FindPanField(request, record_key)) {
+      if (c.decision() != payments::v1::DECLINED ||
+          c.decline_code() != decline_code::kPanNotAllowed || c.replay()) {
+        Violation("validation_code_mismatch",
+                  Describe(at) + ": expected PAN_NOT_ALLOWED, got " + DecisionName(c));
+      }
+      return;
+    }
+    CheckEcho(at, record.timestamp.millis(), request, c);
+    const std::string fingerprint = RequestFingerprint(request);
+    const GroupKey group{at.partition, request.customer_id(), request.idempotency_key()};
+
+    // 2. Stateless validation: always that decline, never a replay.
+    if (auto decline = ValidateRequest(request, record_key, config_)) {
+      if (c.decision() != payments::v1::DECLINED || c.decline_code() != decline->code ||
+          c.replay()) {
+        Violation("validation_code_mismatch",
+                  what + ": expected " + std::string(decline->code) + ", got " + DecisionName(c));
+      }
+      const auto max_len = static_cast<size_t>(config_.string_max_length);
+      bool storable = !request.customer_id().empty() && !request.idempotency_key().empty() &&
+                      record_key == request.customer_id() &&
+                      request.customer_id().size() <= max_len &&
+                      request.idempotency_key().size() <= max_len;
+      if (storable && !first_.contains(group))
+        first_.emplace(group, FirstDecision{fingerprint, c, at});
+      return;
+    }
+    if (ValidationCodes().contains(c.decline_code())) {
+      Violation("unexpected_validation_code",
+                what + ": valid request declined with " + c.decline_code());
+    }
+
+    // 3. Idempotency.
+    auto first = first_.find(group);
+    if (first != first_.end()) {
+      if (first->second.fingerprint == fingerprint) {
+        if (!c.replay()) {
+          Violation("duplicate_decision", what + ": a second decision (" + DecisionName(c) +
+                                              ") instead of a replay of " +
+                                              Describe(first->second.at));
+        } else {
+          CheckReplay(at, first->second, c);
+        }
+      } else if (c.replay() || c.decline_code() != decline_code::kIdempotencyKeyReused) {
+        Violation("key_reuse_not_declined",
+                  what + ": different parameters than " + Describe(first->second.at) +
+                      ", expected IDEMPOTENCY_KEY_REUSED, got " + DecisionName(c));
+      }
+      return;
+    }
+    if (c.replay()) {
+      Violation("first_decision_is_replay", what + ": first request of its key got a replay");
+    }
+    if (c.decline_code() == decline_code::kIdempotencyKeyReused) {
+      Violation("first_decision_key_reused",
+                what + ": first request of its key declined as IDEMPOTENCY_KEY_REUSED");
+    }
+    first_.emplace(group, FirstDecision{fingerprint, c, at});
+
+    // 4. Refunds never exceed their payment.
+    if (request.kind() == payments::v1::REFUND && c.decision() == payments::v1::APPROVED &&
+        !c.replay()) {
+      ++report_.approved_refunds;
+      report_.approved_refund_minor += c.amount_minor();
+      const GroupKey original{at.partition, request.customer_id(), request.refund_of()};
+      auto payment = first_.find(original);
+      if (payment == first_.end() || payment->second.confirmation.kind() != payments::v1::PAYMENT ||
+          payment->second.confirmation.decision() != payments::v1::APPROVED) {
+        Violation("refund_of_unapproved_payment",
+                  what + ": approved refund of " + request.refund_of() +
+                      ", which is not an approved payment of the customer");
+        return;
+      }
+      const PaymentConfirmation& paid = payment->second.confirmation;
+      if (paid.currency() != request.currency()) {
+        Violation("refund_currency_mismatch", what + ": refund in " + request.currency() +
+                                                  " of a payment in " + paid.currency());
+      }
+      int64_t& refunded = refunded_[original];
+      refunded += request.amount_minor();
+      if (refunded > paid.amount_minor()) {
+        Violation("refund_exceeds_payment", what + ": approved refunds of " + request.refund_of() +
+                                                " reach " + std::to_string(refunded) +
+                                                " > payment amount " +
+                                                std::to_string(paid.amount_minor()));
+      }
+    }
+  }
+
+ private:
+  const PaymentsConfig& config_;
+  const VerifyOptions& options_;
+  VerifyReport& report_;
+  std::map<GroupKey, FirstDecision> first_;
+  std::map<GroupKey, int64_t> refunded_;
+};
+
+}  // namespace
+
+uint64_t VerifyReport::violation_count() const {
+  uint64_t total = 0;
+  for (const auto& [kind, summary] : violations) total += summary.count;
+  return total;
+}
+
+VerifyReport Verify(const PaymentsConfig& config, const std::vector<ReadRecord>& requests,
+                    const std::vector<ReadRecord>& confirmations, const VerifyOptions& options) {
+  VerifyReport report;
+  Checker checker(config, options, report);
+
+  // Confirmations by the request they name.
+  struct Named {
+    std::vector<PaymentConfirmation> decisions;  // replay = false
+    std::vector<PaymentConfirmation> replays;
+  };
+  std::map<Coordinates, Named> by_source;
+  for (const ReadRecord& record : confirmations) {
+    PaymentConfirmation c;
+    if (!record.value || !c.ParseFromString(*record.value)) {
+      ++report.undecodable_confirmations;
+      checker.Violation("undecodable_confirmation",
+                        record.topic + "-" + std::to_string(record.partition.value()) + "@" +
+                            std::to_string(record.offset.value()) + ": not a PaymentConfirmation");
+      continue;
+    }
+    ++report.confirmations;
+    checker.CheckNoPan(record, c);
+    if (c.replay()) {
+      ++report.replays;
+    } else if (c.decision() == payments::v1::APPROVED) {
+      ++report.approved;
+    } else {
+      ++report.declined;
+      ++report.declined_by_code[c.decline_code()];
+      if (c.decline_code() == decline_code::kIdempotencyKeyReused) ++report.key_reused;
+    }
+    Coordinates at{c.source_topic(), c.source_partition(), c.source_offset()};
+    Named& named = by_source[at];
+    (c.replay() ? named.replays : named.decisions).push_back(std::move(c));
+  }
+
+  // Decode the requests first: replays are attributed through their groups.
+  struct Request {
+    Coordinates at;
+    const ReadRecord* record;
+    std::optional<PaymentRequest> request;
+  };
+  std::vector<Request> decoded;
+  decoded.reserve(requests.size());
+  std::map<Coordinates, size_t> index_of;
+  for (const ReadRecord& record : requests) {
+    Request r{Coordinates{record.topic, record.partition.value(), record.offset.value()}, &record,
+              std::nullopt};
+    PaymentRequest request;
+    if (record.value && request.ParseFromString(*record.value)) r.request = std::move(request);
+    index_of.emplace(r.at, decoded.size());
+    decoded.push_back(std::move(r));
+  }
+
+  // A replay may name its own request, or (re-emitting the stored confirmation
+  // unchanged) the original request, which then also has its own decision: such
+  // replays wait in their group for the later requests that have none.
+  std::map<GroupKey, std::vector<std::pair<Coordinates, PaymentConfirmation>>> waiting;
+  for (auto& [at, named] : by_source) {
+    auto it = index_of.find(at);
+    if (it == index_of.end()) {
+      for (size_t i = 0; i < named.decisions.size() + named.replays.size(); ++i) {
+        checker.Violation("orphan_confirmation",
+                          "confirmation of " + Describe(at) + ", which is not a request read");
+      }
+      continue;
+    }
+    const Request& original = decoded[it->second];
+    if (named.decisions.empty() || !original.request || named.replays.empty()) continue;
+    GroupKey group{at.partition, original.request->customer_id(),
+                   original.request->idempotency_key()};
+    for (auto& replay : named.replays) waiting[group].emplace_back(at, std::move(replay));
+    named.replays.clear();
+  }
+
+  for (const Request& r : decoded) {
+    ++report.requests;
+    auto found = by_source.find(r.at);
+    std::vector<PaymentConfirmation> own;
+    if (found != by_source.end()) {
+      own = found->second.decisions;
+      own.insert(own.end(), found->second.replays.begin(), found->second.replays.end());
+    }
+    if (!r.request) {
+      ++report.undecodable_requests;
+      if (!own.empty()) {
+        checker.Violation("confirmation_for_undecodable",
+                          Describe(r.at) + ": an undecodable request has a confirmation");
+      }
+      continue;
+    }
+    if (own.empty()) {
+      // A replay of an earlier request of the same key, named by that request.
+      auto group = waiting.find(
+          GroupKey{r.at.partition, r.request->customer_id(), r.request->idempotency_key()});
+      if (group != waiting.end()) {
+        auto& queue = group->second;
+        auto earlier = std::find_if(queue.begin(), queue.end(), [&](const auto& entry) {
+          return entry.first.offset < r.at.offset;
+        });
+        if (earlier != queue.end()) {
+          own.push_back(std::move(earlier->second));
+          queue.erase(earlier);
+        }
+      }
+    }
+    if (own.empty()) {
+      checker.Violation("missing_confirmation",
+                        Describe(r.at) + " customer=" + r.request->customer_id() +
+                            " key=" + r.request->idempotency_key() + ": no confirmation");
+      continue;
+    }
+    if (own.size() > 1) {
+      checker.Violation("duplicate_confirmation",
+                        Describe(r.at) + ": " + std::to_string(own.size()) + " confirmations");
+    }
+    checker.CheckRequest(r.at, *r.record, *r.request, own.front());
+  }
+  for (const auto& [group, queue] : waiting) {
+    for (const auto& [at, replay] : queue) {
+      checker.Violation("duplicate_confirmation",
+                        "a replay of " + Describe(at) + " matches no later request of its key");
+    }
+  }
+  return report;
+}
+
+std::string VerifyReport::ToText() const {
+  std::ostringstream out;
+  out << "requests=" << requests << " confirmations=" << confirmations << " approved=" << approved
+      << " declined=" << declined << " replays=" << replays << " key_reused=" << key_reused
+      << " undecodable_requests=" << undecodable_requests << " violations=" << violation_count()
+      << "\n";
+  if (pan_like_payment_ids > 0) {
+    out << "note: " << pan_like_payment_ids
+        << " payment_id(s) contain a Luhn-valid 13-19 digit run (a hash, not a card number, "
+           "but PAN scanners may flag it)\n";
+  }
+  out << "approved refunds: " << approved_refunds << " (" << approved_refund_minor
+      << " minor units)\n";
+  out << "declined by code (non-replay):\n";
+  for (const auto& [code, n] : declined_by_code) out << "  " << code << ": " << n << "\n";
+  if (violations.empty()) {
+    out << "violations: none\n";
+  } else {
+    out << "violations:\n";
+    for (const auto& [kind, summary] : violations) {
+      out << "  " << kind << ": " << summary.count << "\n";
+      for (const auto& example : summary.examples) out << "    e.g. " << example << "\n";
+    }
+  }
+  out << (ok() ? "RESULT: OK" : "RESULT: FAILED") << "\n";
+  return out.str();
+}
+
+std::string VerifyReport::ToJson() const {
+  nlohmann::json j;
+  j["requests"] = requests;
+  j["undecodable_requests"] = undecodable_requests;
+  j["confirmations"] = confirmations;
+  j["undecodable_confirmations"] = undecodable_confirmations;
+  j["approved"] = approved;
+  j["declined"] = declined;
+  j["replays"] = replays;
+  j["key_reused"] = key_reused;
+  j["approved_refunds"] = approved_refunds;
+  j["approved_refund_minor"] = approved_refund_minor;
+  j["pan_like_payment_ids"] = pan_like_payment_ids;
+  j["declined_by_code"] = declined_by_code;
+  nlohmann::json v = nlohmann::json::object();
+  for (const auto& [kind, summary] : violations) {
+    v[kind] = {{"count", summary.count}, {"examples", summary.examples}};
+  }
+  j["violations"] = v;
+  j["violation_count"] = violation_count();
+  j["ok"] = ok();
+  // Example texts come from the data: never throw on invalid UTF-8.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace payments::tools

@@ -1,0 +1,146 @@
+// Exactly-once across failures, on devbroker (real transaction semantics,
+// unlike librdkafka's mock): paymentd is killed (SIGKILL) and later stopped
+// (SIGTERM) while payments-loadgen is sending, and restarted each time;
+// payments-verify must then find exactly one decision per request and no other
+// violation. paymentd, payments-loadgen, payments-verify, payments-topics and
+// devbroker run as subprocesses.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "test_process.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using paymentd::testing::HttpGet;
+using paymentd::testing::ReadFile;
+using paymentd::testing::Subprocess;
+using paymentd::testing::WaitForMatch;
+
+class CrashRecoveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    dir_ = std::filesystem::temp_directory_path() /
+           ("paymentd_crash_test_" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    broker_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{DEVBROKER_BIN, "--listen", "127.0.0.1:0", "--default-partitions",
+                                 "4"},
+        (dir_ / "broker.out").string(), (dir_ / "broker.log").string());
+    bootstrap_ = WaitForMatch(dir_ / "broker.out", std::regex("devbroker listening on (\\S+)"), 30s,
+                              broker_.get());
+    ASSERT_FALSE(bootstrap_.empty()) << ReadFile(dir_ / "broker.log");
+    Subprocess topics({TOPICS_BIN, "--bootstrap-servers", bootstrap_, "--partitions", "4",
+                       "--topic", "payments.requests", "--topic", "payments.confirmations",
+                       "--topic", "payments.requests.dlq"},
+                      (dir_ / "topics.out").string(), (dir_ / "topics.err").string());
+    ASSERT_EQ(topics.Wait(60s), 0) << ReadFile(dir_ / "topics.err");
+  }
+
+  void TearDown() override {
+    paymentd_.reset();
+    broker_.reset();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+    curl_global_cleanup();
+  }
+
+  // Starts (or restarts) paymentd on the same state directory and waits until
+  // it is ready. Each run logs to its own file.
+  void StartPaymentd() {
+    ++runs_;
+    log_ = dir_ / ("paymentd-" + std::to_string(runs_) + ".log");
+    paymentd_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{PAYMENTD_BIN, "--set", "bootstrap.servers=" + bootstrap_, "--set",
+                                 "state.dir=" + (dir_ / "state").string(), "--set",
+                                 "admin.listen=127.0.0.1:0",
+                                 // A killed member leaves the group after this long.
+                                 "--set", "consumer.session.timeout.ms=6000"},
+        (dir_ / "paymentd.out").string(), log_.string());
+    std::string admin =
+        WaitForMatch(log_, std::regex("admin listening on (\\S+)"), 30s, paymentd_.get());
+    ASSERT_FALSE(admin.empty()) << ReadFile(log_);
+    auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (HttpGet("http://" + admin + "/readyz").first != 200) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "not ready:\n" << ReadFile(log_);
+      ASSERT_FALSE(paymentd_->Wait(0ms).has_value()) << "paymentd exited:\n" << ReadFile(log_);
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::filesystem::path log_;
+  std::string bootstrap_;
+  int runs_ = 0;
+  std::unique_ptr<Subprocess> broker_;
+  std::unique_ptr<Subprocess> paymentd_;
+};
+
+TEST_F(CrashRecoveryTest, KillAndStopMidStreamStillDecideEveryRequestExactlyOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartPaymentd());
+  // 6000 requests over 4 s; loadgen waits for every confirmation.
+  Subprocess loadgen({LOADGEN_BIN,
+                      "--bootstrap-servers",
+                      bootstrap_,
+                      "--count",
+                      "6000",
+                      "--customers",
+                      "100",
+                      "--rate",
+                      "1500",
+                      "--duplicates",
+                      "0.05",
+                      "--key-reuse",
+                      "0.03",
+                      "--invalid",
+                      "0.05",
+                      "--refunds",
+                      "0.08",
+                      "--bursts",
+                      "0.05",
+                      "--seed",
+                      "5",
+                      "--await-confirmations",
+                      "--await-timeout-ms",
+                      "240000",
+                      "--quiet"},
+                     (dir_ / "loadgen.out").string(), (dir_ / "loadgen.err").string());
+
+  std::this_thread::sleep_for(1500ms);
+  paymentd_->Signal(SIGKILL);  // A crash: uncommitted work is lost and redone.
+  ASSERT_TRUE(paymentd_->Wait(10s).has_value());
+  ASSERT_NO_FATAL_FAILURE(StartPaymentd());
+
+  std::this_thread::sleep_for(1000ms);
+  paymentd_->Signal(SIGTERM);  // A graceful stop in the middle of the load.
+  auto stopped = paymentd_->Wait(60s);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(*stopped, 0) << ReadFile(log_);
+  ASSERT_NO_FATAL_FAILURE(StartPaymentd());
+
+  auto loadgen_code = loadgen.Wait(300s);
+  std::string loadgen_out = ReadFile(dir_ / "loadgen.out");
+  ASSERT_EQ(loadgen_code, 0) << loadgen_out << ReadFile(dir_ / "loadgen.err");
+  EXPECT_NE(loadgen_out.find("e2e confirmed=6000 expected=6000"), std::string::npos) << loadgen_out;
+
+  Subprocess verify({VERIFY_BIN, "--bootstrap-servers", bootstrap_, "--json"},
+                    (dir_ / "verify.out").string(), (dir_ / "verify.err").string());
+  auto verify_code = verify.Wait(120s);
+  std::string verify_out = ReadFile(dir_ / "verify.out");
+  EXPECT_EQ(verify_code, 0) << verify_out << ReadFile(dir_ / "verify.err");
+  auto report = nlohmann::json::parse(verify_out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(report.is_discarded()) << verify_out;
+  EXPECT_EQ(report["requests"], 6000);
+  EXPECT_EQ(report["confirmations"], 6000);
+  EXPECT_EQ(report["violation_count"], 0) << report["violations"].dump(2);
+}
+
+}  // namespace
