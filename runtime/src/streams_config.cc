@@ -233,10 +233,22 @@ StreamsConfig::Builder& StreamsConfig::Builder::Define(ConfigKeyDef def) {
                                  "' in definition (use [a-z0-9._-]+)");
     return *this;
   }
-  if (!PassThroughPrefix(def.name).empty()) {
-    definition_errors_.push_back("key '" + def.name +
-                                 "' is under a pass-through prefix and cannot be defined");
-    return *this;
+  // A key defined by the application wins over a pass-through prefix (e.g.
+  // "admin.listen" of a daemon is not an admin-client property), as long as it
+  // is not a real librdkafka property.
+  if (std::string_view prefix = PassThroughPrefix(def.name); !prefix.empty()) {
+    rd_kafka_conf_t* probe = rd_kafka_conf_new();
+    size_t size = 0;
+    const bool is_librdkafka_property =
+        rd_kafka_conf_get(probe, def.name.substr(prefix.size()).c_str(), nullptr, &size) !=
+        RD_KAFKA_CONF_UNKNOWN;
+    rd_kafka_conf_destroy(probe);
+    if (is_librdkafka_property) {
+      definition_errors_.push_back("key '" + def.name +
+                                   "' would shadow the librdkafka property '" +
+                                   def.name.substr(prefix.size()) + "'");
+      return *this;
+    }
   }
   if (defs_.count(def.name) != 0) {
     definition_errors_.push_back("key '" + def.name + "' is defined twice");
@@ -438,7 +450,7 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
 
   for (const auto& [key, value] : merged) {
     const std::string where = " (" + value.origin + ")";
-    std::string_view prefix = PassThroughPrefix(key);
+    std::string_view prefix = defs_.count(key) != 0 ? std::string_view() : PassThroughPrefix(key);
     if (!prefix.empty()) {
       std::string property = key.substr(prefix.size());
       if (property.empty()) {
@@ -589,7 +601,9 @@ std::map<std::string, std::string> StreamsConfig::KafkaProperties(ClientKind kin
   }
   for (std::string_view prefix : {std::string_view("kafka."), own}) {
     for (const auto& [key, value] : values_) {
-      if (StartsWith(key, prefix)) props[key.substr(prefix.size())] = value;
+      if (StartsWith(key, prefix) && defs_.count(key) == 0) {
+        props[key.substr(prefix.size())] = value;
+      }
     }
   }
   props["bootstrap.servers"] = bootstrap_servers_;

@@ -32,62 +32,14 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// admin.listen as found in one source.
-struct ListenSetting {
-  std::string value;
-  std::string origin;
+// The sources as read once: the file's text (so both builds below see the same
+// content) and the environment.
+struct Sources {
+  std::optional<std::string> file_text;
+  std::string file_origin;
+  std::map<std::string, std::string> environment;
+  std::vector<std::string> overrides;
 };
-
-// Removes the logical lines assigning admin.listen from properties `text`
-// (same syntax as StreamsConfig::Builder::LoadPropertiesText: '#'/'!' comments,
-// '\' continuations, '=' or ':'), replacing their physical lines with empty
-// ones so line numbers in messages stay right. The last assignment is returned.
-std::string ExtractListen(std::string_view text, std::string_view origin,
-                          std::optional<ListenSetting>& found) {
-  std::string out;
-  int line_number = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    std::string logical;
-    int first_line = line_number + 1;
-    size_t start = pos;
-    bool more = true;
-    while (more && pos < text.size()) {
-      size_t end = text.find('\n', pos);
-      if (end == std::string_view::npos) end = text.size();
-      std::string_view raw = text.substr(pos, end - pos);
-      pos = std::min(end + 1, text.size());
-      ++line_number;
-      if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-      std::string_view trimmed = Trim(raw);
-      if (logical.empty() && (trimmed.empty() || trimmed[0] == '#' || trimmed[0] == '!')) break;
-      size_t backslashes = 0;
-      while (backslashes < trimmed.size() && trimmed[trimmed.size() - 1 - backslashes] == '\\') {
-        ++backslashes;
-      }
-      if (backslashes % 2 == 1) {
-        logical.append(trimmed.substr(0, trimmed.size() - 1));
-      } else {
-        logical.append(trimmed);
-        more = false;
-      }
-    }
-    std::string_view chunk = text.substr(start, pos - start);
-    size_t sep = logical.find_first_of("=:");
-    if (sep != std::string::npos &&
-        Trim(std::string_view(logical).substr(0, sep)) == kAdminListenKey) {
-      found = ListenSetting{std::string(Trim(std::string_view(logical).substr(sep + 1))),
-                            "file " + std::string(origin) + ":" + std::to_string(first_line)};
-      // Keep the line structure, drop the content.
-      for (char c : chunk) {
-        if (c == '\n') out.push_back('\n');
-      }
-    } else {
-      out.append(chunk);
-    }
-  }
-  return out;
-}
 
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
@@ -103,18 +55,8 @@ std::map<std::string, std::string> ProcessEnvironment() {
   return env;
 }
 
-// The sources with admin.listen taken out (the runtime reserves the "admin."
-// prefix for its Kafka admin client), and the effective admin.listen.
-struct SplitSources {
-  std::optional<std::string> file_text;
-  std::string file_origin;
-  std::map<std::string, std::string> environment;
-  std::vector<std::string> overrides;
-  ListenSetting listen{std::string(kDefaultAdminListen), "default"};
-};
-
-Result<SplitSources> Split(const ConfigSources& sources) {
-  SplitSources out;
+Result<Sources> ReadSources(const ConfigSources& sources) {
+  Sources out;
   if (sources.properties_file) {
     std::ifstream in(*sources.properties_file, std::ios::in | std::ios::binary);
     if (!in)
@@ -124,31 +66,15 @@ Result<SplitSources> Split(const ConfigSources& sources) {
     if (in.bad()) {
       return Status::IoError("error reading properties file '" + *sources.properties_file + "'");
     }
-    std::optional<ListenSetting> found;
-    out.file_text = ExtractListen(buffer.str(), *sources.properties_file, found);
+    out.file_text = buffer.str();
     out.file_origin = *sources.properties_file;
-    if (found) out.listen = *found;
   }
   out.environment = sources.environment ? *sources.environment : ProcessEnvironment();
-  const std::string listen_variable = std::string(kEnvironmentPrefix) + "ADMIN_LISTEN";
-  if (auto it = out.environment.find(listen_variable); it != out.environment.end()) {
-    out.listen = ListenSetting{it->second, "env " + listen_variable};
-    out.environment.erase(it);
-  }
-  for (const auto& assignment : sources.overrides) {
-    size_t eq = assignment.find('=');
-    if (eq != std::string::npos &&
-        Trim(std::string_view(assignment).substr(0, eq)) == kAdminListenKey) {
-      out.listen =
-          ListenSetting{std::string(Trim(std::string_view(assignment).substr(eq + 1))), "--set"};
-    } else {
-      out.overrides.push_back(assignment);
-    }
-  }
+  out.overrides = sources.overrides;
   return out;
 }
 
-Result<StreamsConfig> BuildOnce(const SplitSources& sources,
+Result<StreamsConfig> BuildOnce(const Sources& sources,
                                 const std::optional<std::string>& dead_letter_default) {
   StreamsConfig::Builder builder;
   DefinePaymentdKeys(builder);
@@ -207,6 +133,9 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
 }
 
 void DefinePaymentdKeys(StreamsConfig::Builder& builder) {
+  builder.DefineString(std::string(kAdminListenKey), std::string(kDefaultAdminListen),
+                       "host:port of the admin HTTP server (/metrics, /healthz, /readyz); "
+                       "port 0 picks a free port");
   for (const auto& info : payments::kPaymentsConfigKeys) {
     builder.DefineString(std::string(info.key), std::string(info.default_value),
                          std::string(info.description));
@@ -214,7 +143,7 @@ void DefinePaymentdKeys(StreamsConfig::Builder& builder) {
 }
 
 Result<PaymentdConfig> LoadPaymentdConfig(const ConfigSources& sources) {
-  STREAMS_ASSIGN_OR_RETURN(SplitSources split, Split(sources));
+  STREAMS_ASSIGN_OR_RETURN(Sources split, ReadSources(sources));
   STREAMS_ASSIGN_OR_RETURN(StreamsConfig streams, BuildOnce(split, std::nullopt));
   if (streams.dead_letter_topic().empty()) {
     // Dead letters go next to the requests topic unless configured otherwise.
@@ -231,13 +160,14 @@ Result<PaymentdConfig> LoadPaymentdConfig(const ConfigSources& sources) {
   auto payments = payments::PaymentsConfig::FromProperties(payments_properties);
   if (!payments.ok()) return payments.status();
 
-  auto listen = ParseListenAddress(split.listen.value);
+  std::string listen_origin = streams.Origin(std::string(kAdminListenKey)).value_or("default");
+  auto listen = ParseListenAddress(streams.GetRaw(kAdminListenKey).value_or(""));
   if (!listen.ok()) {
     return listen.status().WithContext("key '" + std::string(kAdminListenKey) + "' (" +
-                                       split.listen.origin + ")");
+                                       listen_origin + ")");
   }
   return PaymentdConfig{std::move(streams), std::move(*payments), std::move(*listen),
-                        std::move(split.listen.origin)};
+                        std::move(listen_origin)};
 }
 
 bool IsSensitiveKey(std::string_view key) {
@@ -281,9 +211,7 @@ std::string DescribeConfigMasked(const StreamsConfig& config) {
 }
 
 std::string DescribeConfigMasked(const PaymentdConfig& config) {
-  std::string out = std::string(kAdminListenKey) + " = " + config.admin_listen.ToString() + " (" +
-                    config.admin_listen_origin + ")\n";
-  return out + DescribeConfigMasked(config.streams);
+  return DescribeConfigMasked(config.streams);
 }
 
 }  // namespace paymentd

@@ -4,11 +4,10 @@
 // file, PAYMENTD_* environment variables and --set overrides (in increasing
 // precedence).
 //
-// admin.listen is read by paymentd itself from the same three sources (key
-// admin.listen, variable PAYMENTD_ADMIN_LISTEN) and removed before the rest is
-// given to StreamsConfig::Builder: the runtime reserves the "admin." prefix for
-// librdkafka properties of its Kafka admin client, so the key cannot be
-// defined there. Every other key is validated by the runtime's builder.
+// admin.listen is an application key of the runtime's builder (it wins over the
+// "admin." pass-through prefix of the Kafka admin client); the environment
+// variable PAYMENTD_ADMIN_LISTEN sets it too. Every key is validated by the
+// runtime's builder.
 //
 // paymentd's defaults (below every source): application.id=paymentd,
 // auto.offset.reset=earliest, dead.letter.topic=<payments.requests.topic>.dlq

@@ -269,12 +269,28 @@ TEST_F(StreamsConfigTest, RequiredApplicationKeyAndBadDefinitions) {
   b.DefineString("payments.db.url", std::nullopt, "url")
       .Require("payments.db.url")
       .DefineInt("commit.interval.ms", 1, 0, 10, "clashes with a built-in key")
-      .DefineInt("kafka.foo", 1, 0, 10, "under a pass-through prefix");
+      .DefineString("kafka.client.id", "x", "shadows a librdkafka property");
   auto config = b.Build();
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("missing required key 'payments.db.url'"));
   EXPECT_THAT(config.status().message(), HasSubstr("key 'commit.interval.ms' is defined twice"));
-  EXPECT_THAT(config.status().message(), HasSubstr("'kafka.foo' is under a pass-through prefix"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("'kafka.client.id' would shadow the librdkafka property 'client.id'"));
+}
+
+TEST_F(StreamsConfigTest, ApplicationKeyUnderPassThroughPrefixIsNotPassedThrough) {
+  auto b = Minimal();
+  b.DefineString("admin.listen", "127.0.0.1:8080", "admin HTTP address")
+      .Set("admin.listen", "127.0.0.1:0")
+      .Set("admin.request.timeout.ms", "5000");
+  auto config = b.Build();
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto listen = config->GetString("admin.listen");
+  ASSERT_TRUE(listen.ok()) << listen.status();
+  EXPECT_EQ(*listen, "127.0.0.1:0");
+  auto admin = config->KafkaProperties(ClientKind::kAdmin);
+  EXPECT_EQ(admin.count("listen"), 0u);
+  EXPECT_EQ(admin.at("request.timeout.ms"), "5000");
 }
 
 TEST_F(StreamsConfigTest, ValidatesIdentifiers) {

@@ -185,8 +185,10 @@ class StreamsConfig::Builder {
   Builder();
 
   // --- Application keys. A name must be [a-z0-9._-]+, not a built-in key and
-  // not under a pass-through prefix; a bad or duplicate definition makes
-  // Build() fail naming the key. ---
+  // not shadow a librdkafka property under a pass-through prefix (an
+  // application key such as "admin.listen" wins over the "admin." prefix and is
+  // not passed to librdkafka); a bad or duplicate definition makes Build() fail
+  // naming the key. ---
   Builder& Define(ConfigKeyDef def);
   Builder& DefineString(std::string name, std::optional<std::string> default_value, std::string doc,
                         bool secret = false);
