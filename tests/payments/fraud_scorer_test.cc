@@ -68,6 +68,20 @@ TEST_F(DefaultFraudScorerTest, VelocityCountsApprovalsOfTheLastHourOnly) {
   EXPECT_EQ(with_recent(50, hour), 0);  // exactly one hour ago: outside
 }
 
+TEST_F(DefaultFraudScorerTest, VelocityUsesApprovalsLastHourWhenSet) {
+  EXPECT_FALSE(scorer_.NeedsRecentApprovals());
+  auto p = Regular();
+  p.approvals_last_hour = 6;
+  EXPECT_EQ(Score(MakePayment("c", "k", 100), p), DefaultFraudScorer::kVelocity6Bp);
+  p.approvals_last_hour = 2;
+  EXPECT_EQ(Score(MakePayment("c", "k", 100), p), 0);
+  // When set, the count is used as is, whatever the list holds.
+  p.recent_approvals = {{p.now_ms, "EUR", 1000, 10}};
+  EXPECT_EQ(Score(MakePayment("c", "k", 100), p), 0);
+  p.approvals_last_hour = 10;
+  EXPECT_EQ(Score(MakePayment("c", "k", 100), p), DefaultFraudScorer::kVelocity10Bp);
+}
+
 TEST_F(DefaultFraudScorerTest, SumIsCappedAt10000) {
   auto p = Regular();
   p.recent_approvals = {{p.now_ms, "EUR", 1000, 10}};

@@ -58,6 +58,8 @@ class DecideProcessor final
   streams::state::KeyValueStore* idempotency_ = nullptr;
   streams::state::KeyValueStore* payments_ = nullptr;
   streams::state::KeyValueStore* customers_ = nullptr;
+  // Where the ApprovalEntry keys are (currently the customers store).
+  streams::state::KeyValueStore* approvals_ = nullptr;
 };
 
 // customer_id '\0' idempotency_key: the key of the idempotency and payments stores.

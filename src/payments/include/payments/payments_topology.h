@@ -37,7 +37,9 @@ inline constexpr std::string_view kIdempotencyStoreName = "idempotency";
 // customer_id '\0' idempotency_key of approved PAYMENTs -> payments.internal.PaymentRecord;
 // TTL payments.refund.window.ms.
 inline constexpr std::string_view kPaymentsStoreName = "payments";
-// customer_id -> payments.internal.CustomerState; no TTL.
+// customer_id -> payments.internal.CustomerState, and 0xFF-prefixed keys of
+// the customers' approvals of the last 24 h -> payments.internal.ApprovalEntry
+// (see src/payments/README.md, "State stores"); no TTL.
 inline constexpr std::string_view kCustomersStoreName = "customers";
 
 // Builds the topology. `scorer`: nullptr means DefaultFraudScorerInstance();
