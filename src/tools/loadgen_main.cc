@@ -79,7 +79,6 @@ class ConfirmationWatcher {
   struct Seen {
     int32_t partition;
     int64_t offset;
-    bool replay;
     Clock::time_point at;
   };
 
@@ -144,8 +143,7 @@ class ConfirmationWatcher {
         continue;
       }
       std::lock_guard lock(mu_);
-      seen_.push_back({confirmation.source_partition(), confirmation.source_offset(),
-                       confirmation.replay(), now});
+      seen_.push_back({confirmation.source_partition(), confirmation.source_offset(), now});
     }
   }
 
@@ -285,10 +283,6 @@ int main(int argc, char** argv) {
   }
 
   std::vector<Clock::time_point> sent_at(gen.count);
-  // Requests of the same (customer_id, idempotency_key): a replay may name the
-  // first of them instead of itself.
-  std::vector<uint32_t> group_of(gen.count);
-  std::unordered_map<std::string, uint32_t> group_ids;
   std::array<uint64_t, payments::tools::kCategoryCount> by_category{};
   uint64_t sent = 0;
   uint64_t produce_errors = 0;
@@ -318,10 +312,6 @@ int main(int argc, char** argv) {
     }
     payments::tools::GeneratedRequest next = generator->Next();
     ++by_category[static_cast<size_t>(next.category)];
-    group_of[i] = group_ids
-                      .emplace(next.request.customer_id() + '\0' + next.request.idempotency_key(),
-                               static_cast<uint32_t>(group_ids.size()))
-                      .first->second;
     value = payments::tools::SerializeRequest(next.request);
     while (true) {
       sent_at[i] = Clock::now();
@@ -407,25 +397,13 @@ int main(int argc, char** argv) {
       }
     }
     std::vector<std::optional<Clock::time_point>> confirmed_at(gen.count);
-    std::unordered_map<uint32_t, std::vector<uint64_t>> members;  // group -> indexes, ascending
-    for (uint64_t i = 0; i < gen.count; ++i) members[group_of[i]].push_back(i);
     uint64_t confirmed = 0;
     auto await_deadline = Clock::now() + std::chrono::milliseconds(await_timeout_ms);
     while (confirmed < delivery.acked && Clock::now() < await_deadline) {
       for (const auto& seen : watcher->Drain()) {
         auto it = index_of.find(PackCoordinates(seen.partition, seen.offset));
         if (it == index_of.end()) continue;
-        uint64_t target = it->second;
-        if (seen.replay && confirmed_at[target]) {
-          // A replay naming the original request: it answers the next
-          // unconfirmed request of the same key.
-          const auto& group = members[group_of[target]];
-          auto next = std::find_if(group.begin(), group.end(), [&](uint64_t j) {
-            return j > target && delivery.partition[j] >= 0 && !confirmed_at[j];
-          });
-          if (next == group.end()) continue;
-          target = *next;
-        }
+        const uint64_t target = it->second;  // every confirmation names its request
         if (confirmed_at[target]) continue;
         confirmed_at[target] = seen.at;
         ++confirmed;

@@ -76,17 +76,15 @@ class Checker {
     }
   }
 
-  // No card number in clear: any PAN in an echoed or free-text field or the
-  // record key is a violation. payment_id is a hash (hex), which can contain a
-  // Luhn-valid digit run by chance: it is only counted as PAN-like here, and
-  // checked against the request's own card numbers in CheckNoRequestPan.
+  // No card number in clear: any PAN in an echoed or free-text field, the
+  // payment_id (digit-free by construction) or the record key is a violation.
   void CheckNoPan(const ReadRecord& record, const PaymentConfirmation& c) {
-    const std::string* fields[] = {&c.idempotency_key(), &c.customer_id(),  &c.merchant_id(),
-                                   &c.currency(),        &c.decline_code(), &c.decline_message(),
-                                   &c.source_topic(),    &c.refund_of()};
-    static constexpr const char* kNames[] = {"idempotency_key", "customer_id",  "merchant_id",
-                                             "currency",        "decline_code", "decline_message",
-                                             "source_topic",    "refund_of"};
+    const std::string* fields[] = {&c.idempotency_key(), &c.customer_id(),     &c.merchant_id(),
+                                   &c.currency(),        &c.decline_code(),    &c.decline_message(),
+                                   &c.source_topic(),    &c.refund_of(),       &c.payment_id()};
+    static constexpr const char* kNames[] = {
+        "idempotency_key", "customer_id",  "merchant_id", "currency",  "decline_code",
+        "decline_message", "source_topic", "refund_of",   "payment_id"};
     std::string where = record.topic + "-" + std::to_string(record.partition.value()) + "@" +
                         std::to_string(record.offset.value());
     for (size_t i = 0; i < std::size(kNames); ++i) {
@@ -97,7 +95,6 @@ class Checker {
     if (record.key && ContainsPan(*record.key)) {
       Violation("pan_in_confirmation", "confirmation " + where + ": card number in the record key");
     }
-    if (ContainsPan(c.payment_id())) ++report_.pan_like_payment_ids;
   }
 
   // The digits of every card number of the request (key and all fields) must not
@@ -317,12 +314,8 @@ VerifyReport Verify(const PaymentsConfig& config, const std::vector<ReadRecord>&
   VerifyReport report;
   Checker checker(config, options, report);
 
-  // Confirmations by the request they name.
-  struct Named {
-    std::vector<PaymentConfirmation> decisions;  // replay = false
-    std::vector<PaymentConfirmation> replays;
-  };
-  std::map<Coordinates, Named> by_source;
+  // Confirmations by the request they name (a replay names the retry it answers).
+  std::map<Coordinates, std::vector<PaymentConfirmation>> by_source;
   for (const ReadRecord& record : confirmations) {
     PaymentConfirmation c;
     if (!record.value || !c.ParseFromString(*record.value)) {
@@ -344,96 +337,42 @@ VerifyReport Verify(const PaymentsConfig& config, const std::vector<ReadRecord>&
       if (c.decline_code() == decline_code::kIdempotencyKeyReused) ++report.key_reused;
     }
     Coordinates at{c.source_topic(), c.source_partition(), c.source_offset()};
-    Named& named = by_source[at];
-    (c.replay() ? named.replays : named.decisions).push_back(std::move(c));
+    by_source[at].push_back(std::move(c));
   }
 
-  // Decode the requests first: replays are attributed through their groups.
-  struct Request {
-    Coordinates at;
-    const ReadRecord* record;
-    std::optional<PaymentRequest> request;
-  };
-  std::vector<Request> decoded;
-  decoded.reserve(requests.size());
-  std::map<Coordinates, size_t> index_of;
+  std::set<Coordinates> requested;
   for (const ReadRecord& record : requests) {
-    Request r{Coordinates{record.topic, record.partition.value(), record.offset.value()}, &record,
-              std::nullopt};
-    PaymentRequest request;
-    if (record.value && request.ParseFromString(*record.value)) r.request = std::move(request);
-    index_of.emplace(r.at, decoded.size());
-    decoded.push_back(std::move(r));
-  }
-
-  // A replay may name its own request, or (re-emitting the stored confirmation
-  // unchanged) the original request, which then also has its own decision: such
-  // replays wait in their group for the later requests that have none.
-  std::map<GroupKey, std::vector<std::pair<Coordinates, PaymentConfirmation>>> waiting;
-  for (auto& [at, named] : by_source) {
-    auto it = index_of.find(at);
-    if (it == index_of.end()) {
-      for (size_t i = 0; i < named.decisions.size() + named.replays.size(); ++i) {
-        checker.Violation("orphan_confirmation",
-                          "confirmation of " + Describe(at) + ", which is not a request read");
-      }
-      continue;
-    }
-    const Request& original = decoded[it->second];
-    if (named.decisions.empty() || !original.request || named.replays.empty()) continue;
-    GroupKey group{at.partition, original.request->customer_id(),
-                   original.request->idempotency_key()};
-    for (auto& replay : named.replays) waiting[group].emplace_back(at, std::move(replay));
-    named.replays.clear();
-  }
-
-  for (const Request& r : decoded) {
+    const Coordinates at{record.topic, record.partition.value(), record.offset.value()};
+    requested.insert(at);
     ++report.requests;
-    auto found = by_source.find(r.at);
-    std::vector<PaymentConfirmation> own;
-    if (found != by_source.end()) {
-      own = found->second.decisions;
-      own.insert(own.end(), found->second.replays.begin(), found->second.replays.end());
-    }
-    if (!r.request) {
+    auto found = by_source.find(at);
+    const size_t count = found == by_source.end() ? 0 : found->second.size();
+    PaymentRequest request;
+    if (!record.value || !request.ParseFromString(*record.value)) {
       ++report.undecodable_requests;
-      if (!own.empty()) {
+      if (count != 0) {
         checker.Violation("confirmation_for_undecodable",
-                          Describe(r.at) + ": an undecodable request has a confirmation");
+                          Describe(at) + ": an undecodable request has a confirmation");
       }
       continue;
     }
-    if (own.empty()) {
-      // A replay of an earlier request of the same key, named by that request.
-      auto group = waiting.find(
-          GroupKey{r.at.partition, r.request->customer_id(), r.request->idempotency_key()});
-      if (group != waiting.end()) {
-        auto& queue = group->second;
-        auto earlier = std::find_if(queue.begin(), queue.end(), [&](const auto& entry) {
-          return entry.first.offset < r.at.offset;
-        });
-        if (earlier != queue.end()) {
-          own.push_back(std::move(earlier->second));
-          queue.erase(earlier);
-        }
-      }
-    }
-    if (own.empty()) {
-      checker.Violation("missing_confirmation",
-                        Describe(r.at) + " customer=" + r.request->customer_id() +
-                            " key=" + r.request->idempotency_key() + ": no confirmation");
+    if (count == 0) {
+      checker.Violation("missing_confirmation", Describe(at) + " customer=" +
+                                                    request.customer_id() + " key=" +
+                                                    request.idempotency_key() + ": no confirmation");
       continue;
     }
-    if (own.size() > 1) {
+    if (count > 1) {
       checker.Violation("duplicate_confirmation",
-                        Describe(r.at) + ": " + std::to_string(own.size()) + " confirmations");
+                        Describe(at) + ": " + std::to_string(count) + " confirmations");
     }
-    checker.CheckRequest(r.at, *r.record, *r.request, own.front());
+    checker.CheckRequest(at, record, request, found->second.front());
   }
-  for (const auto& [group, queue] : waiting) {
-    for (const auto& [at, replay] : queue) {
-      checker.Violation("duplicate_confirmation",
-                        "a replay of " + Describe(at) + " matches no later request of its key");
+  for (const auto& [at, named] : by_source) {
+    if (requested.count(at) != 0) continue;
+    for (size_t i = 0; i < named.size(); ++i) {
+      checker.Violation("orphan_confirmation",
+                        "confirmation of " + Describe(at) + ", which is not a request read");
     }
   }
   return report;
@@ -445,11 +384,6 @@ std::string VerifyReport::ToText() const {
       << " declined=" << declined << " replays=" << replays << " key_reused=" << key_reused
       << " undecodable_requests=" << undecodable_requests << " violations=" << violation_count()
       << "\n";
-  if (pan_like_payment_ids > 0) {
-    out << "note: " << pan_like_payment_ids
-        << " payment_id(s) contain a Luhn-valid 13-19 digit run (a hash, not a card number, "
-           "but PAN scanners may flag it)\n";
-  }
   out << "approved refunds: " << approved_refunds << " (" << approved_refund_minor
       << " minor units)\n";
   out << "declined by code (non-replay):\n";
@@ -479,7 +413,6 @@ std::string VerifyReport::ToJson() const {
   j["key_reused"] = key_reused;
   j["approved_refunds"] = approved_refunds;
   j["approved_refund_minor"] = approved_refund_minor;
-  j["pan_like_payment_ids"] = pan_like_payment_ids;
   j["declined_by_code"] = declined_by_code;
   nlohmann::json v = nlohmann::json::object();
   for (const auto& [kind, summary] : violations) {

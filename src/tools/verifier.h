@@ -32,9 +32,7 @@
 //  - no card number in clear: no PAN (payments::ContainsPan) in any echoed or
 //    free-text field or the record key of any confirmation, and no card number
 //    of a request (its digits, separators ignored) in any field of its
-//    confirmation, payment_id included [pan_in_confirmation]. payment_id is a
-//    hex hash that contains a Luhn-valid digit run by chance (~0.1% of ids):
-//    those are counted in pan_like_payment_ids, not as violations;
+//    confirmation, payment_id included [pan_in_confirmation];
 //  - refunds: an approved REFUND refers to an approved PAYMENT of the same
 //    customer in the same currency [refund_of_unapproved_payment,
 //    refund_currency_mismatch] and the approved refunds of a payment add up to at
@@ -80,7 +78,6 @@ struct VerifyReport {
   uint64_t approved_refunds = 0;
   int64_t approved_refund_minor = 0;
   // payment_ids that contain a Luhn-valid 13-19 digit run by chance (see above).
-  uint64_t pan_like_payment_ids = 0;
   std::map<std::string, uint64_t> declined_by_code;  // Non-replay declines only.
   std::map<std::string, ViolationSummary> violations;
 

@@ -39,13 +39,9 @@
 //
 // Invariants checked on each run's committed confirmations (violation kinds):
 //  - every request is answered by exactly one confirmation
-//    [missing_confirmation, duplicate_confirmation]. A non-replay confirmation
-//    answers the request named by its source_partition/source_offset. A replay
-//    carries the source_* of the ORIGINAL request (src/payments/README.md), so
-//    it answers the next request of the same partition and (customer_id,
-//    idempotency_key) after the original, in offset order, that no other
-//    confirmation answers; a replay left without such a request is a duplicate
-//    [duplicate_replay]; a confirmation naming no request is
+//    [missing_confirmation, duplicate_confirmation]. A confirmation, replay or
+//    not, answers the request named by its source_partition/source_offset
+//    (src/payments/README.md); a confirmation naming no request is
 //    [orphan_confirmation]; one that does not decode [undecodable_confirmation];
 //  - at most one non-replay decision per (customer_id, idempotency_key) that is
 //    not a re-emitted validation decline or an IDEMPOTENCY_KEY_REUSED decline
@@ -467,18 +463,12 @@ Analysis Analyze(const RunData& run) {
   };
   std::map<Coordinates, Request> requests;
   // (partition, customer_id, idempotency_key) -> request offsets, ascending.
-  std::map<std::tuple<int32_t, std::string, std::string>, std::vector<int64_t>> by_key;
   for (const auto& record : run.requests) {
     Request r;
     r.decodable = r.message.ParseFromString(record.value);
     Coordinates at{record.partition, record.offset};
     ++a.requests;
-    if (!r.decodable) {
-      ++a.undecodable_requests;
-    } else {
-      by_key[{record.partition, r.message.customer_id(), r.message.idempotency_key()}].push_back(
-          record.offset);
-    }
+    if (!r.decodable) ++a.undecodable_requests;
     requests.emplace(at, std::move(r));
   }
 
@@ -499,68 +489,41 @@ Analysis Analyze(const RunData& run) {
   }
 
   std::map<Coordinates, std::vector<const Answer*>> answers;
-  // The non-replay confirmations naming each request (a replay's original).
-  std::map<Coordinates, std::vector<const Answer*>> named;
   auto where = [](const Answer& c) {
     return "confirmations-" + std::to_string(c.record->partition) + "@" +
            std::to_string(c.record->offset) + " naming " + c.message.source_topic() + "-" +
            std::to_string(c.message.source_partition()) + "@" +
            std::to_string(c.message.source_offset());
   };
-  // Pass 1: non-replays answer the request they name.
+  // Every confirmation (replays included) answers the request it names.
   std::map<std::pair<std::string, std::string>, std::vector<const Answer*>> decisions_by_key;
   for (const Answer& c : confirmations) {
-    if (c.message.replay()) continue;
     Coordinates source{c.message.source_partition(), c.message.source_offset()};
-    auto it = requests.find(source);
-    if (c.message.source_topic() != kRequestsTopic || it == requests.end()) {
+    if (c.message.source_topic() != kRequestsTopic || requests.count(source) == 0) {
       a.Violation("orphan_confirmation", where(c));
       continue;
     }
     answers[source].push_back(&c);
-    named[source].push_back(&c);
-    if (!IsRepeatableDecline(c.message.decline_code())) {
+    if (c.message.replay()) {
+      ++a.replays;
+    } else if (!IsRepeatableDecline(c.message.decline_code())) {
       decisions_by_key[{c.message.customer_id(), c.message.idempotency_key()}].push_back(&c);
     }
   }
-  // Pass 2: a replay answers the next unanswered request of its key after the original.
+  // Every replay is identical to the first decision of its key.
   for (const Answer& c : confirmations) {
     if (!c.message.replay()) continue;
-    ++a.replays;
-    Coordinates original{c.message.source_partition(), c.message.source_offset()};
-    if (c.message.source_topic() != kRequestsTopic || requests.count(original) == 0) {
-      a.Violation("orphan_confirmation", where(c));
-      continue;
-    }
-    auto group =
-        by_key.find({original.first, c.message.customer_id(), c.message.idempotency_key()});
-    std::optional<Coordinates> target;
-    if (group != by_key.end()) {
-      for (int64_t offset : group->second) {
-        Coordinates candidate{original.first, offset};
-        if (offset > original.second && answers.count(candidate) == 0) {
-          target = candidate;
-          break;
-        }
-      }
-    }
-    if (!target) {
-      a.Violation("duplicate_replay", where(c) + ": every later request of its key is answered");
-      continue;
-    }
-    answers[*target].push_back(&c);
-    // Identical to the first decision of the key.
-    auto first = named.find(original);
-    if (first == named.end() || first->second.empty()) {
+    auto first = decisions_by_key.find({c.message.customer_id(), c.message.idempotency_key()});
+    if (first == decisions_by_key.end() || first->second.empty()) {
       a.Violation("replay_without_original", where(c));
-    } else {
-      Decision want = Decision::Of(first->second.front()->message);
-      Decision got = Decision::Of(c.message);
-      want.replay = got.replay = false;
-      if (!(want == got)) {
-        a.Violation("replay_mismatch",
-                    where(c) + ": replay " + got.ToString() + " vs first " + want.ToString());
-      }
+      continue;
+    }
+    Decision want = Decision::Of(first->second.front()->message);
+    Decision got = Decision::Of(c.message);
+    want.replay = got.replay = false;
+    if (!(want == got)) {
+      a.Violation("replay_mismatch",
+                  where(c) + ": replay " + got.ToString() + " vs first " + want.ToString());
     }
   }
   for (const auto& [key, list] : decisions_by_key) {

@@ -14,11 +14,16 @@ class FingerprintTest : public ::testing::Test {};
 
 TEST_F(FingerprintTest, PaymentIdIsDeterministicSha256Prefix) {
   // Expected value from `printf 'cust-1\0key-1' | sha256sum`.
-  EXPECT_EQ(PaymentIdFor("cust-1", "key-1"), "pay_62793ac6272f149aa1ab8692");
+  EXPECT_EQ(PaymentIdFor("cust-1", "key-1"), "pay_gchjdkmgchcpbejkkbkligjc");
   EXPECT_EQ(PaymentIdFor("cust-1", "key-1"), PaymentIdFor("cust-1", "key-1"));
   EXPECT_NE(PaymentIdFor("cust-1", "key-2"), PaymentIdFor("cust-1", "key-1"));
   // The separator keeps ("ab", "c") and ("a", "bc") apart.
   EXPECT_NE(PaymentIdFor("ab", "c"), PaymentIdFor("a", "bc"));
+  // Digit-free: no payment id can look like a card number.
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = PaymentIdFor("c" + std::to_string(i), "k");
+    EXPECT_EQ(id.find_first_of("0123456789"), std::string::npos) << id;
+  }
 }
 
 TEST_F(FingerprintTest, Sha256HexMatchesKnownVector) {

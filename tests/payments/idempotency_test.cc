@@ -42,14 +42,15 @@ TEST_F(IdempotencyTest, ReplayReEmitsTheStoredConfirmation) {
   auto second = Decide(retry, 7000);
   EXPECT_TRUE(second.replay());
   EXPECT_EQ(last_record_.timestamp, streams::Timestamp(7000));
-  // Identical to the original except the replay flag, including decided_at
-  // and the source coordinates of the original request.
+  // Identical to the original except the replay flag and the source
+  // coordinates, which name the retry's own record; decided_at is the original's.
   auto expected = first;
   expected.set_replay(true);
+  expected.set_source_offset(1);
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(second, expected))
       << second.DebugString();
   EXPECT_EQ(second.decided_at_ms(), 1000);
-  EXPECT_EQ(second.source_offset(), 0);
+  EXPECT_EQ(second.source_offset(), 1);
   EXPECT_EQ(Take(), before);  // No state change, no changelog record.
 }
 

@@ -31,7 +31,7 @@ TEST_F(ValidationTest, ValidPaymentIsApprovedWithEchoedFields) {
   EXPECT_EQ(c.decision(), payments::v1::APPROVED);
   EXPECT_EQ(c.decline_code(), "");
   EXPECT_EQ(c.decline_message(), "");
-  EXPECT_EQ(c.payment_id(), "pay_62793ac6272f149aa1ab8692");
+  EXPECT_EQ(c.payment_id(), "pay_gchjdkmgchcpbejkkbkligjc");
   EXPECT_EQ(c.idempotency_key(), "key-1");
   EXPECT_EQ(c.customer_id(), "cust-1");
   EXPECT_EQ(c.merchant_id(), "shop-7");

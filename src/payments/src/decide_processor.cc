@@ -144,6 +144,12 @@ Status DecideProcessor::Process(const streams::Record<std::string, Request>& rec
     if (previous.fingerprint() == fingerprint) {
       Confirmation replay = std::move(*previous.mutable_confirmation());
       replay.set_replay(true);
+      // The replay answers this request: it names this request's record, so a
+      // consumer matches every request to exactly one confirmation.
+      // decided_at_ms stays the original decision's time.
+      replay.set_source_topic(confirmation.source_topic());
+      replay.set_source_partition(confirmation.source_partition());
+      replay.set_source_offset(confirmation.source_offset());
       return Emit(record_key, std::move(replay), record.timestamp);
     }
     Decline(confirmation, decline_code::kIdempotencyKeyReused,

@@ -82,7 +82,13 @@ std::string PaymentIdFor(std::string_view customer_id, std::string_view idempote
   input.append(customer_id);
   input.push_back('\0');
   input.append(idempotency_key);
-  return "pay_" + Sha256Hex(input).substr(0, kPaymentIdHexChars);
+  std::string id = "pay_" + Sha256Hex(input).substr(0, kPaymentIdHexChars);
+  for (size_t i = 4; i < id.size(); ++i) {
+    const char c = id[i];
+    const int nibble = c <= '9' ? c - '0' : c - 'a' + 10;
+    id[i] = static_cast<char>('a' + nibble);
+  }
+  return id;
 }
 
 std::string Sha256Hex(std::string_view data) {

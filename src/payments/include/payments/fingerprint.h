@@ -21,8 +21,9 @@ namespace payments {
 // thing, and must be replayed rather than declined as IDEMPOTENCY_KEY_REUSED.
 std::string RequestFingerprint(const payments::v1::PaymentRequest& request);
 
-// "pay_" + the first 24 hex characters of SHA-256(customer_id + '\0' +
-// idempotency_key). Deterministic: the same pair always gets the same id.
+// "pay_" + the first 96 bits of SHA-256(customer_id + '\0' + idempotency_key)
+// as 24 letters 'a'..'p' (4 bits each). Deterministic: the same pair always gets
+// the same id. Digit-free, so an id never looks like a card number.
 std::string PaymentIdFor(std::string_view customer_id, std::string_view idempotency_key);
 
 // Lower-case hex of SHA-256(data).
