@@ -1,5 +1,5 @@
-// Keeps src/payments/README.md in sync with the decline code and
-// configuration key tables of the code.
+// Keeps src/payments/README.md and the project README in sync with the
+// decline code and configuration key tables of the code.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -11,11 +11,11 @@
 namespace payments {
 namespace {
 
-class ReadmeTest : public ::testing::Test {
+class ReadmeTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    std::ifstream in(PAYMENTS_README_PATH);
-    ASSERT_TRUE(in.good()) << PAYMENTS_README_PATH;
+    std::ifstream in(GetParam());
+    ASSERT_TRUE(in.good()) << GetParam();
     std::stringstream ss;
     ss << in.rdbuf();
     readme_ = ss.str();
@@ -23,7 +23,7 @@ class ReadmeTest : public ::testing::Test {
   std::string readme_;
 };
 
-TEST_F(ReadmeTest, ListsEveryDeclineCodeWithItsDescription) {
+TEST_P(ReadmeTest, ListsEveryDeclineCodeWithItsDescription) {
   for (const auto& info : kDeclineCodes) {
     std::string row =
         "| `" + std::string(info.code) + "` | " + std::string(info.description) + " |";
@@ -31,13 +31,16 @@ TEST_F(ReadmeTest, ListsEveryDeclineCodeWithItsDescription) {
   }
 }
 
-TEST_F(ReadmeTest, ListsEveryConfigKeyWithDefault) {
+TEST_P(ReadmeTest, ListsEveryConfigKeyWithDefault) {
   for (const auto& info : kPaymentsConfigKeys) {
     std::string row = "| `" + std::string(info.key) + "` | `" + std::string(info.default_value) +
                       "` | " + std::string(info.description) + " |";
     EXPECT_NE(readme_.find(row), std::string::npos) << "missing row: " << row;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Readmes, ReadmeTest,
+                         ::testing::Values(PAYMENTS_README_PATH, ROOT_README_PATH));
 
 }  // namespace
 }  // namespace payments
