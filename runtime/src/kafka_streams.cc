@@ -218,8 +218,13 @@ Result<std::map<std::string, int32_t>> KafkaStreamsImpl::PrepareTopics() {
   }
   if (!to_create.empty()) {
     for (const auto& t : to_create) {
-      spdlog::info("[{}] creating changelog topic {} ({} partitions, replication factor {})",
-                   config_.application_id(), t.name, t.partitions, t.replication_factor);
+      std::string topic_config;
+      for (const auto& [k, v] : t.config) {
+        topic_config += (topic_config.empty() ? "" : ", ") + k + "=" + v;
+      }
+      spdlog::info("[{}] creating changelog topic {} ({} partitions, replication factor {}, {})",
+                   config_.application_id(), t.name, t.partitions, t.replication_factor,
+                   topic_config);
     }
     Status created = internal::CreateTopics(admin.get(), to_create, kStartTimeout);
     if (!created.ok()) {

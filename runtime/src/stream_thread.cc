@@ -126,9 +126,26 @@ Status StreamThread::CreateRestoreConsumer() {
   props["isolation.level"] = "read_committed";
   props["enable.partition.eof"] = "true";
   props["auto.offset.reset"] = "earliest";
+  // A restore ends with EOF at the end offset, which librdkafka reports only
+  // after a fetch at that offset came back empty, i.e. after the broker's long
+  // poll of fetch.wait.max.ms (500 ms by default). Under exactly_once_v2 every
+  // restore ends so, even one of nothing: a checkpoint stops just before the
+  // commit marker of the task's last transaction. The restore consumer is
+  // assigned only while restoring, so short long polls cost nothing otherwise.
+  props.emplace("fetch.wait.max.ms", "10");
   STREAMS_ASSIGN_OR_RETURN(KafkaConf conf, MakeConf(props, name_ + "-restore-consumer"));
   STREAMS_ASSIGN_OR_RETURN(restore_consumer_, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
   rd_kafka_poll_set_consumer(restore_consumer_.get());
+
+  // A restore must read up to the end of the changelog's log, not up to its
+  // last stable offset: a transaction left open by a zombie holds the LSO
+  // back while records committed after it (by the task's later owners) are
+  // part of the state. So the end is asked for with read_uncommitted.
+  auto offsets_props = config_.KafkaProperties(ClientKind::kRestoreConsumer);
+  offsets_props["isolation.level"] = "read_uncommitted";
+  offsets_props["enable.auto.commit"] = "false";
+  STREAMS_ASSIGN_OR_RETURN(KafkaConf offsets_conf, MakeConf(offsets_props, name_ + "-offsets"));
+  STREAMS_ASSIGN_OR_RETURN(offsets_client_, NewClient(RD_KAFKA_CONSUMER, std::move(offsets_conf)));
   return Status::Ok();
 }
 
@@ -288,6 +305,7 @@ void StreamThread::Run() {
     rd_kafka_consumer_close(restore_consumer_.get());
     restore_consumer_.reset();
   }
+  offsets_client_.reset();
   collector_.SetProducer(nullptr);
   if (producer_) {
     rd_kafka_flush(producer_.get(), TimeoutMs(milliseconds(5000)));
@@ -961,9 +979,13 @@ Result<bool> StreamThread::BeginRestore(Partition partition, TaskEntry& entry) {
     std::vector<std::pair<TopicPartition, RestorePartition>> parts;
     std::optional<std::string> corrupt;
     for (const RestoreSpec& spec : entry.task->RestoreSpecs()) {
+      // [low, high): the whole log (high is the high watermark, see
+      // offsets_client_). Records of transactions still open below it are
+      // waited for: the read_committed restore consumer reaches `high` only
+      // once they are committed or aborted.
       int64_t low = 0, high = 0;
       rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          restore_consumer_.get(), spec.changelog.topic.c_str(), spec.changelog.partition.value(),
+          offsets_client_.get(), spec.changelog.topic.c_str(), spec.changelog.partition.value(),
           &low, &high, TimeoutMs(kMetadataTimeout));
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return KafkaStatus(err, "watermarks of changelog " + spec.changelog.ToString());
@@ -976,6 +998,18 @@ Result<bool> StreamThread::BeginRestore(Partition partition, TaskEntry& entry) {
         break;
       }
       if (from >= high) continue;
+      // The read_committed end (last stable offset), for the operator only.
+      int64_t stable_low = 0, stable = 0;
+      if (rd_kafka_query_watermark_offsets(restore_consumer_.get(), spec.changelog.topic.c_str(),
+                                           spec.changelog.partition.value(), &stable_low, &stable,
+                                           TimeoutMs(kMetadataTimeout)) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR &&
+          stable < high) {
+        spdlog::info(
+            "[{}] task {}: a transaction is open on {} (last stable offset {}, end {}); the "
+            "restore waits until it is committed or aborted",
+            name_, task_name, spec.changelog.ToString(), stable, high);
+      }
       RestorePartition rp;
       rp.task = partition;
       rp.store = spec.store;

@@ -174,6 +174,9 @@ class StreamThread {
 
   KafkaHandle consumer_;
   KafkaHandle restore_consumer_;
+  // Queries log start/end offsets (read_uncommitted: the end is the high
+  // watermark, not the last stable offset); never assigned.
+  KafkaHandle offsets_client_;
   KafkaHandle producer_;
   KafkaRecordCollector collector_;
 

@@ -21,8 +21,11 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
+using testing::MetricValue;
 using testing::MockCluster;
+using testing::Processed;
 using testing::ReadCounts;
+using testing::SeriesCount;
 using testing::TempDir;
 using testing::WaitFor;
 
@@ -56,81 +59,22 @@ class KafkaStreamsTest : public ::testing::Test {
   StreamsConfig Config(const std::string& state_dir, const std::string& instance,
                        ProcessingGuarantee guarantee,
                        const std::map<std::string, std::string>& extra = {}) {
-    StreamsConfig::Builder b;
-    b.Set("application.id", kApp)
-        .Set("bootstrap.servers", cluster_->bootstraps())
-        .Set("state.dir", state_dir)
-        .Set("instance.id", instance)
-        .Set("processing.guarantee", std::string(ProcessingGuaranteeName(guarantee)))
-        .Set("commit.interval.ms", "50")
-        .Set("poll.ms", "50")
-        .Set("consumer.heartbeat.interval.ms", "200")
-        .Set("consumer.session.timeout.ms", "6000")
-        .Set("statestore.cache.max.bytes", "8388608")
-        .Set("state.write.buffer.bytes", "8388608");
-    for (const auto& [k, v] : extra) b.Set(k, v);
-    auto config = b.Build();
-    EXPECT_TRUE(config.ok()) << config.status();
-    return std::move(*config);
+    return testing::TestConfig(kApp, cluster_->bootstraps(), state_dir, instance, guarantee, extra);
   }
 
-  // `n` records over `keys` keys; adds them to expected_.
-  std::vector<std::pair<std::string, std::string>> Input(int n, int keys) {
-    std::vector<std::pair<std::string, std::string>> kvs;
-    for (int i = 0; i < n; ++i) {
-      std::string key = "key-" + std::to_string((produced_ + i) % keys);
-      kvs.emplace_back(key, "v" + std::to_string(produced_ + i));
-      ++expected_[key];
-    }
-    produced_ += n;
-    return kvs;
-  }
+  // `n` records over `keys` keys; adds them to the expected counts.
+  testing::KeyValues Input(int n, int keys) { return input_.Next(n, keys); }
 
   std::unique_ptr<KafkaStreams> MakeStreams(StreamsConfig config,
                                             std::shared_ptr<prometheus::Registry> registry = {}) {
-    auto streams = KafkaStreams::Create(*topology_, std::move(config), std::move(registry));
-    EXPECT_TRUE(streams.ok()) << streams.status();
-    return std::move(*streams);
-  }
-
-  static uint64_t Processed(const std::vector<KafkaStreams*>& all) {
-    uint64_t n = 0;
-    for (auto* s : all) n += s->stats().records_processed;
-    return n;
+    return testing::MakeStreams(*topology_, std::move(config), std::move(registry));
   }
 
   std::unique_ptr<MockCluster> cluster_;
   std::unique_ptr<Topology> topology_;
-  std::map<std::string, int64_t> expected_;
-  int produced_ = 0;
+  testing::CountInput input_;
+  const std::map<std::string, int64_t>& expected_ = input_.expected;
 };
-
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
-  double total = 0;
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& metric : family.metric) {
-      bool match = true;
-      for (const auto& [k, v] : labels) {
-        bool found = false;
-        for (const auto& l : metric.label) found |= (l.name == k && l.value == v);
-        match &= found;
-      }
-      if (!match) continue;
-      total += metric.counter.value + metric.gauge.value +
-               static_cast<double>(metric.histogram.sample_count);
-    }
-  }
-  return total;
-}
-
-size_t SeriesCount(prometheus::Registry& registry, const std::string& name) {
-  for (const auto& family : registry.Collect()) {
-    if (family.name == name) return family.metric.size();
-  }
-  return 0;
-}
 
 TEST_F(KafkaStreamsTest, ProcessesEndToEndUnderExactlyOnce) {
   TempDir dir;

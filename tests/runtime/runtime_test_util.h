@@ -1,10 +1,13 @@
-// Test helpers for the runtime: librdkafka's mock cluster, a small stateful
-// topology (count per key), and readers of topics and task state.
+// Test helpers for the runtime: a Kafka client for tests (produce, read whole
+// topics, metadata), librdkafka's mock cluster, a small stateful topology
+// (count per key), configurations, readers of task state and of metrics.
+// Shared by the mock-cluster tests and the devbroker tests.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <prometheus/registry.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,8 +16,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "streams/processor.h"
@@ -50,54 +55,36 @@ inline void QuietLogger(const rd_kafka_t*, int level, const char* fac, const cha
   if (level <= 3) fprintf(stderr, "rdkafka %s: %s\n", fac, buf);
 }
 
-// A librdkafka mock cluster with helpers to create topics, produce and read.
-class MockCluster {
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+// A Kafka client for tests against any bootstrap address (mock cluster or
+// devbroker): produces keyed records, reads whole topics, reads metadata.
+// Thread safety: not thread-safe.
+class TopicClient {
  public:
-  explicit MockCluster(int brokers = 3) {
-    char errstr[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, QuietLogger);
-    helper_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (helper_ == nullptr) throw std::runtime_error(errstr);
-    mock_ = rd_kafka_mock_cluster_new(helper_, brokers);
-    if (mock_ == nullptr) throw std::runtime_error("rd_kafka_mock_cluster_new failed");
-    bootstraps_ = rd_kafka_mock_cluster_bootstraps(mock_);
-  }
-  ~MockCluster() {
+  explicit TopicClient(std::string bootstrap) : bootstrap_(std::move(bootstrap)) {}
+  ~TopicClient() {
     if (producer_ != nullptr) rd_kafka_destroy(producer_);
-    rd_kafka_mock_cluster_destroy(mock_);
-    rd_kafka_destroy(helper_);
   }
-  MockCluster(const MockCluster&) = delete;
-  MockCluster& operator=(const MockCluster&) = delete;
-
-  const std::string& bootstraps() const { return bootstraps_; }
-  rd_kafka_mock_cluster_t* mock() { return mock_; }
-
-  void CreateTopic(const std::string& topic, int partitions) {
-    ASSERT_EQ(rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1),
-              RD_KAFKA_RESP_ERR_NO_ERROR);
-    partitions_[topic] = partitions;
-  }
+  TopicClient(const TopicClient&) = delete;
+  TopicClient& operator=(const TopicClient&) = delete;
 
   // Produces records (plain idempotent producer) and waits for delivery.
-  // The partition is chosen by the key, as the runtime does.
-  void Produce(const std::string& topic,
-               const std::vector<std::pair<std::string, std::string>>& kvs,
+  // The partition is chosen by the key, as the runtime does, among `partitions`.
+  void Produce(const std::string& topic, int32_t partitions, const KeyValues& kvs,
                int64_t timestamp_ms = 0) {
     if (producer_ == nullptr) {
       char errstr[256];
       rd_kafka_conf_t* conf = rd_kafka_conf_new();
-      rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), errstr, sizeof(errstr));
+      rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), errstr, sizeof(errstr));
       rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
       rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr));
       rd_kafka_conf_set_log_cb(conf, QuietLogger);
       producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
       ASSERT_NE(producer_, nullptr) << errstr;
     }
-    int32_t count = partitions_.at(topic);
     for (const auto& [key, value] : kvs) {
-      int32_t partition = DefaultPartitionForKey(key, count).value();
+      int32_t partition = DefaultPartitionForKey(key, partitions).value();
       int64_t ts = timestamp_ms > 0 ? timestamp_ms
                                     : std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -116,30 +103,32 @@ class MockCluster {
     ASSERT_EQ(rd_kafka_flush(producer_, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
   }
 
-  // Every record of `topic` (all partitions, from the beginning to the end).
-  std::vector<ConsumedRecord> ReadAll(const std::string& topic) {
+  // Every record of `topic` (partitions [0, partitions), from the beginning
+  // to the end) with `isolation_level` "read_uncommitted" or "read_committed"
+  // (which stops at the last stable offset and drops aborted records).
+  std::vector<ConsumedRecord> ReadAll(const std::string& topic, int32_t partitions,
+                                      const std::string& isolation_level = "read_uncommitted") {
     std::vector<ConsumedRecord> out;
     char errstr[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "group.id", "test-reader", errstr, sizeof(errstr));
-    rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "isolation.level", isolation_level.c_str(), errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
     rd_kafka_conf_set_log_cb(conf, QuietLogger);
     rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     EXPECT_NE(consumer, nullptr) << errstr;
     if (consumer == nullptr) return out;
-    int32_t count = partitions_.at(topic);
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(count);
-    for (int32_t p = 0; p < count; ++p) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int32_t p = 0; p < partitions; ++p) {
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
     rd_kafka_assign(consumer, list);
     rd_kafka_topic_partition_list_destroy(list);
     int eofs = 0;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (eofs < count && std::chrono::steady_clock::now() < deadline) {
+    while (eofs < partitions && std::chrono::steady_clock::now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
       if (m == nullptr) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -167,17 +156,90 @@ class MockCluster {
       }
       rd_kafka_message_destroy(m);
     }
-    EXPECT_EQ(eofs, count) << "did not reach the end of " << topic;
+    EXPECT_EQ(eofs, partitions) << "did not reach the end of " << topic << " (" << isolation_level
+                                << ")";
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
     return out;
   }
 
+  // Partition count per topic, from a metadata request for all topics.
+  std::map<std::string, int32_t> PartitionCounts() {
+    std::map<std::string, int32_t> counts;
+    char errstr[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), errstr, sizeof(errstr));
+    rd_kafka_conf_set_log_cb(conf, QuietLogger);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    EXPECT_NE(rk, nullptr) << errstr;
+    if (rk == nullptr) return counts;
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, 10000);
+    EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < md->topic_cnt; ++i) {
+        if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          counts[md->topics[i].topic] = md->topics[i].partition_cnt;
+        }
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_destroy(rk);
+    return counts;
+  }
+
+ private:
+  std::string bootstrap_;
+  rd_kafka_t* producer_ = nullptr;
+};
+
+// A librdkafka mock cluster with helpers to create topics, produce and read.
+class MockCluster {
+ public:
+  explicit MockCluster(int brokers = 3) {
+    char errstr[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, QuietLogger);
+    helper_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (helper_ == nullptr) throw std::runtime_error(errstr);
+    mock_ = rd_kafka_mock_cluster_new(helper_, brokers);
+    if (mock_ == nullptr) throw std::runtime_error("rd_kafka_mock_cluster_new failed");
+    bootstraps_ = rd_kafka_mock_cluster_bootstraps(mock_);
+    client_ = std::make_unique<TopicClient>(bootstraps_);
+  }
+  ~MockCluster() {
+    client_.reset();
+    rd_kafka_mock_cluster_destroy(mock_);
+    rd_kafka_destroy(helper_);
+  }
+  MockCluster(const MockCluster&) = delete;
+  MockCluster& operator=(const MockCluster&) = delete;
+
+  const std::string& bootstraps() const { return bootstraps_; }
+  rd_kafka_mock_cluster_t* mock() { return mock_; }
+
+  void CreateTopic(const std::string& topic, int partitions) {
+    ASSERT_EQ(rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    partitions_[topic] = partitions;
+  }
+
+  // Produces records (see TopicClient::Produce) to a topic made by CreateTopic.
+  void Produce(const std::string& topic, const KeyValues& kvs, int64_t timestamp_ms = 0) {
+    client_->Produce(topic, partitions_.at(topic), kvs, timestamp_ms);
+  }
+
+  // Every record of `topic` (all partitions, read_uncommitted: the mock does
+  // not filter aborted records anyway).
+  std::vector<ConsumedRecord> ReadAll(const std::string& topic) {
+    return client_->ReadAll(topic, partitions_.at(topic));
+  }
+
  private:
   rd_kafka_t* helper_ = nullptr;
   rd_kafka_mock_cluster_t* mock_ = nullptr;
-  rd_kafka_t* producer_ = nullptr;
   std::string bootstraps_;
+  std::unique_ptr<TopicClient> client_;
   std::map<std::string, int> partitions_;
 };
 
@@ -195,9 +257,21 @@ class CheckedStringSerde final : public Serde<std::string> {
   }
 };
 
+// Optional behaviour of CountProcessor.
+struct CountOptions {
+  // Forward "<count>|<input value>" instead of "<count>", so that each output
+  // names the input record it was made from.
+  bool echo_input = false;
+  // Called after the output of a record was forwarded (sent to the
+  // collector); an error fails the record, and the runtime aborts the cycle.
+  std::function<Status(const Record<std::string, std::string>&)> after_forward;
+};
+
 // Counts records per key in store "counts" and forwards "<count>" per record.
 class CountProcessor final : public Processor<std::string, std::string> {
  public:
+  explicit CountProcessor(CountOptions options = {}) : options_(std::move(options)) {}
+
   Status Init(ProcessorContext<std::string, std::string>& context) override {
     context_ = &context;
     store_ = context.GetStateStore("counts");
@@ -209,22 +283,28 @@ class CountProcessor final : public Processor<std::string, std::string> {
     if (!current.ok()) return current.status();
     int64_t count = current->has_value() ? std::stoll(**current) + 1 : 1;
     STREAMS_RETURN_IF_ERROR(store_->Put(record.key, std::to_string(count)));
-    return context_->Forward(
-        Record<std::string, std::string>{record.key, std::to_string(count), record.timestamp, {}});
+    std::string value = std::to_string(count);
+    if (options_.echo_input) value += "|" + record.value;
+    STREAMS_RETURN_IF_ERROR(context_->Forward(
+        Record<std::string, std::string>{record.key, std::move(value), record.timestamp, {}}));
+    return options_.after_forward ? options_.after_forward(record) : Status::Ok();
   }
 
  private:
+  CountOptions options_;
   ProcessorContext<std::string, std::string>* context_ = nullptr;
   state::KeyValueStore* store_ = nullptr;
 };
 
+// source(input) -> count (store "counts", logged) -> sink(output).
 inline std::unique_ptr<Topology> BuildCountTopology(const std::string& input,
-                                                    const std::string& output) {
+                                                    const std::string& output,
+                                                    CountOptions options = {}) {
   static const auto checked = std::make_shared<const CheckedStringSerde>();
   TopologyBuilder b;
   b.AddSource<std::string, std::string>("source", {input}, StringSerdeInstance(), checked);
-  b.AddProcessor<CountProcessor>("count", [] { return std::make_unique<CountProcessor>(); },
-                                 {"source"});
+  b.AddProcessor<CountProcessor>(
+      "count", [options] { return std::make_unique<CountProcessor>(options); }, {"source"});
   state::StoreSpec spec;
   spec.name = "counts";
   b.AddStateStore(spec, {"count"});
@@ -235,15 +315,16 @@ inline std::unique_ptr<Topology> BuildCountTopology(const std::string& input,
   return built.ok() ? std::move(*built) : nullptr;
 }
 
-// The committed content of store "counts" over every task directory of
+// The committed content of store "counts" in the directories of `tasks` of
 // `config` (read with the state library; the instance must be stopped).
 inline std::map<std::string, int64_t> ReadCounts(const StreamsConfig& config,
-                                                 const Topology& topology, int partitions) {
+                                                 const Topology& topology,
+                                                 const std::vector<TaskId>& tasks) {
   std::map<std::string, int64_t> counts;
   auto resources = state::StateResources::Create(state::StateOptions{});
   EXPECT_TRUE(resources.ok());
-  for (int p = 0; p < partitions; ++p) {
-    std::string dir = KafkaStreams::TaskDirectory(config, TaskId{Partition(p)});
+  for (const TaskId& task : tasks) {
+    std::string dir = KafkaStreams::TaskDirectory(config, task);
     if (!std::filesystem::exists(dir)) continue;
     auto task_state = state::TaskState::Open(dir, topology.stores(), resources->get());
     EXPECT_TRUE(task_state.ok()) << task_state.status();
@@ -262,6 +343,14 @@ inline std::map<std::string, int64_t> ReadCounts(const StreamsConfig& config,
   return counts;
 }
 
+// The same over every task directory 0_0 .. 0_<partitions - 1>.
+inline std::map<std::string, int64_t> ReadCounts(const StreamsConfig& config,
+                                                 const Topology& topology, int partitions) {
+  std::vector<TaskId> tasks;
+  for (int p = 0; p < partitions; ++p) tasks.push_back(TaskId{Partition(p)});
+  return ReadCounts(config, topology, tasks);
+}
+
 // The last value per key of a topic (the latest count written per key).
 inline std::map<std::string, int64_t> MaxCountPerKey(const std::vector<ConsumedRecord>& records) {
   std::map<std::string, int64_t> out;
@@ -272,6 +361,96 @@ inline std::map<std::string, int64_t> MaxCountPerKey(const std::vector<ConsumedR
     slot = std::max(slot, v);
   }
   return out;
+}
+
+// Input records for the count topology: `n` records over `keys` keys
+// ("key-<i % keys>", values "v<i>", i counting over every call), remembered
+// per key in production order.
+struct CountInput {
+  std::map<std::string, int64_t> expected;                 // Records per key.
+  std::map<std::string, std::vector<std::string>> values;  // Values per key, in order.
+  int produced = 0;
+
+  KeyValues Next(int n, int keys) {
+    KeyValues kvs;
+    for (int i = 0; i < n; ++i) {
+      std::string key = "key-" + std::to_string((produced + i) % keys);
+      std::string value = "v" + std::to_string(produced + i);
+      kvs.emplace_back(key, value);
+      ++expected[key];
+      values[key].push_back(value);
+    }
+    produced += n;
+    return kvs;
+  }
+};
+
+// The configuration of the count application used by the tests: short commit
+// interval and polls, small caches. `extra` keys win.
+inline StreamsConfig TestConfig(const std::string& application_id, const std::string& bootstrap,
+                                const std::string& state_dir, const std::string& instance,
+                                ProcessingGuarantee guarantee,
+                                const std::map<std::string, std::string>& extra = {}) {
+  StreamsConfig::Builder b;
+  b.Set("application.id", application_id)
+      .Set("bootstrap.servers", bootstrap)
+      .Set("state.dir", state_dir)
+      .Set("instance.id", instance)
+      .Set("processing.guarantee", std::string(ProcessingGuaranteeName(guarantee)))
+      .Set("commit.interval.ms", "50")
+      .Set("poll.ms", "50")
+      .Set("consumer.heartbeat.interval.ms", "200")
+      .Set("consumer.session.timeout.ms", "6000")
+      .Set("statestore.cache.max.bytes", "8388608")
+      .Set("state.write.buffer.bytes", "8388608");
+  for (const auto& [k, v] : extra) b.Set(k, v);
+  auto config = b.Build();
+  EXPECT_TRUE(config.ok()) << config.status();
+  return std::move(*config);
+}
+
+inline std::unique_ptr<KafkaStreams> MakeStreams(
+    const Topology& topology, StreamsConfig config,
+    std::shared_ptr<prometheus::Registry> registry = {}) {
+  auto streams = KafkaStreams::Create(topology, std::move(config), std::move(registry));
+  EXPECT_TRUE(streams.ok()) << streams.status();
+  return streams.ok() ? std::move(*streams) : nullptr;
+}
+
+// Input records of committed cycles, over several instances.
+inline uint64_t Processed(const std::vector<KafkaStreams*>& all) {
+  uint64_t n = 0;
+  for (auto* s : all) n += s->stats().records_processed;
+  return n;
+}
+
+// Sum over the series of metric `name` matching `labels` (counter + gauge +
+// histogram sample count).
+inline double MetricValue(prometheus::Registry& registry, const std::string& name,
+                          const std::map<std::string, std::string>& labels = {}) {
+  double total = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      bool match = true;
+      for (const auto& [k, v] : labels) {
+        bool found = false;
+        for (const auto& l : metric.label) found |= (l.name == k && l.value == v);
+        match &= found;
+      }
+      if (!match) continue;
+      total += metric.counter.value + metric.gauge.value +
+               static_cast<double>(metric.histogram.sample_count);
+    }
+  }
+  return total;
+}
+
+inline size_t SeriesCount(prometheus::Registry& registry, const std::string& name) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name == name) return family.metric.size();
+  }
+  return 0;
 }
 
 // A fresh temporary directory removed at destruction.
