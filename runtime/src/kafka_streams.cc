@@ -235,13 +235,37 @@ Result<std::map<std::string, int32_t>> KafkaStreamsImpl::PrepareTopics() {
     }
     STREAMS_ASSIGN_OR_RETURN(counts, internal::FetchPartitionCounts(admin.get(), kStartTimeout));
   }
-  if (!config_.dead_letter_topic().empty() && counts.count(config_.dead_letter_topic()) == 0) {
-    spdlog::warn("[{}] dead-letter topic '{}' does not exist (yet)", config_.application_id(),
-                 config_.dead_letter_topic());
+
+  // Output and dead-letter topics: a record sent to a missing topic would fail
+  // every cycle, so missing ones are created up front (source partition count,
+  // broker-default retention). A broker that cannot create topics gets a
+  // warning naming them, and the cycle that needs one aborts until it exists.
+  std::vector<std::string> outputs = topology_.sink_topics();
+  if (!config_.dead_letter_topic().empty()) {
+    outputs.push_back(config_.dead_letter_topic());
+  } else {
+    for (const auto& source : topology_.source_topics()) outputs.push_back(source + ".dlq");
   }
-  for (const auto& sink : topology_.sink_topics()) {
-    if (counts.count(sink) == 0) {
-      spdlog::warn("[{}] output topic '{}' does not exist (yet)", config_.application_id(), sink);
+  std::vector<internal::NewTopic> outputs_to_create;
+  for (const auto& topic : outputs) {
+    if (counts.count(topic) != 0) continue;
+    internal::NewTopic t;
+    t.name = topic;
+    t.partitions = *partitions;
+    t.replication_factor = config_.replication_factor();
+    spdlog::info("[{}] creating output topic {} ({} partitions, replication factor {})",
+                 config_.application_id(), t.name, t.partitions, t.replication_factor);
+    outputs_to_create.push_back(std::move(t));
+  }
+  if (!outputs_to_create.empty()) {
+    Status created = internal::CreateTopics(admin.get(), outputs_to_create, kStartTimeout);
+    if (!created.ok()) {
+      spdlog::warn(
+          "[{}] could not create output topics ({}); records for a missing topic "
+          "abort their cycle until it exists",
+          config_.application_id(), created.ToString());
+    } else {
+      STREAMS_ASSIGN_OR_RETURN(counts, internal::FetchPartitionCounts(admin.get(), kStartTimeout));
     }
   }
   return counts;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -89,6 +91,23 @@ std::string HostName() {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) c = '-';
   }
   return host;
+}
+
+// "<host>-<8 hex digits of FNV-1a of the absolute state.dir>": stable across
+// restarts of the same instance, and distinct for two instances on one host,
+// because two live instances cannot share a state directory (it is locked).
+std::string DefaultInstanceId(const std::string& state_dir) {
+  std::error_code ec;
+  std::string path = std::filesystem::weakly_canonical(state_dir, ec).string();
+  if (ec || path.empty()) path = state_dir;
+  uint32_t hash = 2166136261u;
+  for (unsigned char c : path) {
+    hash ^= c;
+    hash *= 16777619u;
+  }
+  char suffix[16];
+  std::snprintf(suffix, sizeof(suffix), "-%08x", hash);
+  return HostName() + suffix;
 }
 
 bool LooksSecret(std::string_view key) {
@@ -205,7 +224,8 @@ StreamsConfig::Builder::Builder() {
   add(MakeDef("state.dir", ConfigType::kString, std::string("/tmp/kafka-streams"),
               "Root directory of local state"));
   add(MakeDef("instance.id", ConfigType::kString, std::nullopt,
-              "Stable id of this instance (default: host name); part of transactional.id"));
+              "Stable id of this instance, unique among live instances; part of transactional.id "
+              "(default: host name + hash of state.dir)"));
   add(MakeDef("dead.letter.topic", ConfigType::kString, std::string(""),
               "Dead-letter topic (empty: <source topic>.dlq)"));
   {
@@ -244,8 +264,7 @@ StreamsConfig::Builder& StreamsConfig::Builder::Define(ConfigKeyDef def) {
         RD_KAFKA_CONF_UNKNOWN;
     rd_kafka_conf_destroy(probe);
     if (is_librdkafka_property) {
-      definition_errors_.push_back("key '" + def.name +
-                                   "' would shadow the librdkafka property '" +
+      definition_errors_.push_back("key '" + def.name + "' would shadow the librdkafka property '" +
                                    def.name.substr(prefix.size()) + "'");
       return *this;
     }
@@ -543,7 +562,7 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
   config.state_dir_ = str("state.dir");
   if (config.state_dir_.empty()) errors.push_back("key 'state.dir': must not be empty");
   if (config.values_.count("instance.id") == 0) {
-    config.values_["instance.id"] = HostName();
+    config.values_["instance.id"] = DefaultInstanceId(config.state_dir_);
     config.origins_["instance.id"] = "default";
   }
   config.instance_id_ = str("instance.id");

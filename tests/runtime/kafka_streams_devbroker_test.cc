@@ -348,11 +348,11 @@ TEST_F(KafkaStreamsDevBrokerTest, TransactionTimedOutByTheBrokerIsRecovered) {
 }
 
 // (b) Missing changelog topics are created at Start with the source partition
-// count (6 here: not the broker's default of 4) and cleanup.policy=compact.
+// count (6 here: not the broker's default of 4) and cleanup.policy=compact;
+// missing output and dead-letter topics are created with the same count.
 TEST_F(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
   constexpr char kWideApp[] = "wide-app";
   ASSERT_TRUE(broker_->CreateTopic("wide-input", 6).ok());
-  ASSERT_TRUE(broker_->CreateTopic("wide-output", 6).ok());
   auto topology = testing::BuildCountTopology("wide-input", "wide-output");
   const std::string changelog = Topology::ChangelogTopic(kWideApp, "counts");
   ASSERT_EQ(client_->PartitionCounts().count(changelog), 0u);
@@ -370,6 +370,10 @@ TEST_F(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
   auto counts = client_->PartitionCounts();
   ASSERT_EQ(counts.count(changelog), 1u);
   EXPECT_EQ(counts[changelog], 6);
+  for (const char* created : {"wide-output", "wide-input.dlq"}) {
+    ASSERT_EQ(counts.count(created), 1u) << created;
+    EXPECT_EQ(counts[created], 6) << created;
+  }
   // devbroker does not keep topic configs (no DescribeConfigs): the config
   // sent with CreateTopics is checked in the runtime's log line.
   EXPECT_THAT(log, HasSubstr("creating changelog topic " + changelog +

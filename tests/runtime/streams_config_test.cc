@@ -49,6 +49,14 @@ TEST_F(StreamsConfigTest, DefaultsUnderExactlyOnce) {
   EXPECT_EQ(config->state_dir(), "/tmp/kafka-streams");
   EXPECT_EQ(config->ApplicationStateDir(), "/tmp/kafka-streams/app");
   EXPECT_FALSE(config->instance_id().empty());
+  // The default is stable for a state dir and differs between state dirs, so
+  // two instances on one host never share transactional ids.
+  auto same = Minimal().Build();
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->instance_id(), config->instance_id());
+  auto other = Minimal().Set("state.dir", "/tmp/another-state-dir").Build();
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_NE(other->instance_id(), config->instance_id());
   EXPECT_EQ(config->dead_letter_topic(), "");
   EXPECT_EQ(config->auto_offset_reset(), OffsetReset::kEarliest);
   EXPECT_EQ(config->replication_factor(), 1);
