@@ -573,24 +573,39 @@ Status StreamThread::CommitCycle() {
   return Status::Ok();
 }
 
-Status StreamThread::CommitTransactional() {
+Status StreamThread::PrepareTasks() {
   for (auto& [partition, entry] : tasks_) {
     if (entry.restoring) continue;
     STREAMS_RETURN_IF_ERROR(entry.task->PrepareCommit().WithContext(
         "preparing the commit of task " + TaskId{partition}.ToString()));
   }
-  STREAMS_RETURN_IF_ERROR(collector_.EnsureTransaction());
+  return Status::Ok();
+}
+
+Status StreamThread::FlushOutputs() {
   Status flushed = collector_.Flush(config_.transaction_timeout());
   if (!collector_.delivery_error().ok()) {
     return Status::Aborted("delivery failed: " + collector_.delivery_error().message());
   }
   if (!flushed.ok()) return Status::Aborted(flushed.message());
+  return Status::Ok();
+}
 
+std::map<TopicPartition, std::optional<Offset>> StreamThread::UncommittedPositions() const {
   std::map<TopicPartition, std::optional<Offset>> offsets;
   for (const auto& [tp, offset] : positions_) {
     auto it = committed_positions_.find(tp);
     if (it == committed_positions_.end() || it->second != offset) offsets.emplace(tp, offset);
   }
+  return offsets;
+}
+
+Status StreamThread::CommitTransactional() {
+  STREAMS_RETURN_IF_ERROR(PrepareTasks());
+  STREAMS_RETURN_IF_ERROR(collector_.EnsureTransaction());
+  STREAMS_RETURN_IF_ERROR(FlushOutputs());
+
+  const std::map<TopicPartition, std::optional<Offset>> offsets = UncommittedPositions();
   if (!offsets.empty()) {
     PartitionList list = MakePartitionList(offsets);
     rd_kafka_consumer_group_metadata_t* metadata =
@@ -612,21 +627,9 @@ Status StreamThread::CommitTransactional() {
 }
 
 Status StreamThread::CommitAtLeastOnce() {
-  for (auto& [partition, entry] : tasks_) {
-    if (entry.restoring) continue;
-    STREAMS_RETURN_IF_ERROR(entry.task->PrepareCommit().WithContext(
-        "preparing the commit of task " + TaskId{partition}.ToString()));
-  }
-  Status flushed = collector_.Flush(config_.transaction_timeout());
-  if (!collector_.delivery_error().ok()) {
-    return Status::Aborted("delivery failed: " + collector_.delivery_error().message());
-  }
-  if (!flushed.ok()) return Status::Aborted(flushed.message());
-  std::map<TopicPartition, std::optional<Offset>> offsets;
-  for (const auto& [tp, offset] : positions_) {
-    auto it = committed_positions_.find(tp);
-    if (it == committed_positions_.end() || it->second != offset) offsets.emplace(tp, offset);
-  }
+  STREAMS_RETURN_IF_ERROR(PrepareTasks());
+  STREAMS_RETURN_IF_ERROR(FlushOutputs());
+  const std::map<TopicPartition, std::optional<Offset>> offsets = UncommittedPositions();
   if (offsets.empty()) return Status::Ok();
   auto deadline = SteadyClock::now() + config_.transaction_timeout();
   milliseconds backoff(20);

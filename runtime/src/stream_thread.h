@@ -137,6 +137,11 @@ class StreamThread {
   // Commits the current cycle. On failure the cycle has been aborted (or the
   // fatal path taken) already; the returned status says why.
   Status CommitCycle();
+  // Commit steps shared by both guarantees: the tasks' changelog records out,
+  // every output acknowledged, and the input positions not yet committed.
+  Status PrepareTasks();
+  Status FlushOutputs();
+  std::map<TopicPartition, std::optional<Offset>> UncommittedPositions() const;
   Status CommitTransactional();
   Status CommitAtLeastOnce();
   // Ends the cycle with an abort: aborts the transaction, rewinds tasks and

@@ -57,15 +57,7 @@ struct TestDriverOptions {
 };
 
 // A record as read back from a topic of the driver.
-struct TestRecord {
-  std::string topic;
-  Partition partition{0};
-  Offset offset{0};
-  Timestamp timestamp;
-  std::optional<std::string> key;
-  std::optional<std::string> value;
-  Headers headers;
-};
+using TestRecord = ConsumedRecord;
 
 // Where a simulated crash happens relative to a commit.
 enum class CrashPoint {
