@@ -109,6 +109,10 @@ void GroupCoordinator::JoinGroup(const JoinGroupParams& p, int64_t now_ms,
     member = &it->second;
   }
   if (g.members.size() == 1) g.protocol_type = p.protocol_type;
+  if (p.group_instance_id.has_value()) {
+    member->group_instance_id = p.group_instance_id;
+    g.instance_members[*p.group_instance_id] = member->id;
+  }
   member->client_id = p.client_id;
   member->client_host = p.client_host;
   member->session_timeout_ms = p.session_timeout_ms;
@@ -351,6 +355,12 @@ void GroupCoordinator::RemoveMember(Group& g, const std::string& member_id,
   auto it = g.members.find(member_id);
   if (it == g.members.end()) return;
   logger_->info("group {}: member {} {}", g.id, member_id, reason);
+  if (it->second.group_instance_id.has_value()) {
+    auto inst = g.instance_members.find(*it->second.group_instance_id);
+    if (inst != g.instance_members.end() && inst->second == member_id) {
+      g.instance_members.erase(inst);
+    }
+  }
   JoinCallback join_cb = std::move(it->second.join_cb);
   SyncCallback sync_cb = std::move(it->second.sync_cb);
   g.members.erase(it);
@@ -367,21 +377,73 @@ void GroupCoordinator::RemoveMember(Group& g, const std::string& member_id,
   MaybeCompleteJoin(g, now_ms);
 }
 
+Err GroupCoordinator::ValidateCommitter(const Group& g,
+                                        const OffsetCommitter& who,
+                                        bool transactional) const {
+  if (who.IsMember()) {
+    if (who.group_instance_id.has_value()) {
+      auto inst = g.instance_members.find(*who.group_instance_id);
+      if (inst != g.instance_members.end() && inst->second != who.member_id) {
+        return Err::kFencedInstanceId;
+      }
+    }
+    if (!g.members.count(who.member_id)) return Err::kUnknownMemberId;
+    if (who.generation_id != g.generation) return Err::kIllegalGeneration;
+    return Err::kNone;
+  }
+  // Not a member. Transactional commits of v0-2 clients carry no group
+  // metadata, so Kafka accepts them; a plain commit must not overwrite the
+  // offsets of a group whose members own the partitions.
+  if (!transactional && !g.members.empty()) return Err::kUnknownMemberId;
+  return Err::kNone;
+}
+
 Err GroupCoordinator::CommitOffsets(const std::string& group_id,
-                                    int32_t generation_id,
-                                    const std::string& member_id,
+                                    const OffsetCommitter& who,
                                     const OffsetMap& offsets, int64_t now_ms) {
   if (group_id.empty()) return Err::kInvalidGroupId;
   Group& g = GetOrCreate(group_id);
-  if (!(generation_id < 0 && member_id.empty())) {
-    auto mit = g.members.find(member_id);
-    if (mit == g.members.end()) return Err::kUnknownMemberId;
-    mit->second.last_seen_ms = now_ms;
-    if (generation_id != g.generation) return Err::kIllegalGeneration;
-    if (g.state != State::kStable) return Err::kRebalanceInProgress;
+  Err err = ValidateCommitter(g, who, /*transactional=*/false);
+  if (err != Err::kNone) {
+    logger_->info(
+        "group {}: OffsetCommit by member '{}' generation {} rejected: {} "
+        "(group generation {}, state {})",
+        g.id, who.member_id, who.generation_id, ErrName(err), g.generation,
+        StateName(g.state));
+    return err;
   }
+  if (g.state == State::kCompletingRebalance) return Err::kRebalanceInProgress;
+  if (who.IsMember()) g.members.at(who.member_id).last_seen_ms = now_ms;
   for (const auto& [tp, off] : offsets) g.offsets[tp] = off;
   return Err::kNone;
+}
+
+Err GroupCoordinator::ValidateTxnOffsetCommit(const std::string& group_id,
+                                              const OffsetCommitter& who) const {
+  auto git = groups_.find(group_id);
+  if (git == groups_.end()) {
+    // An unknown group has no members: only a non-member commit is valid.
+    return who.IsMember() ? Err::kUnknownMemberId : Err::kNone;
+  }
+  Err err = ValidateCommitter(git->second, who, /*transactional=*/true);
+  if (err != Err::kNone) {
+    logger_->info(
+        "group {}: TxnOffsetCommit by member '{}' generation {} rejected: {} "
+        "(group generation {}, state {})",
+        group_id, who.member_id, who.generation_id, ErrName(err),
+        git->second.generation, StateName(git->second.state));
+  }
+  return err;
+}
+
+bool GroupCoordinator::HasPendingTxnOffset(const std::string& group_id,
+                                           const TopicPartition& tp) const {
+  auto git = groups_.find(group_id);
+  if (git == groups_.end()) return false;
+  for (const auto& [pid, offsets] : git->second.pending_txn_offsets) {
+    if (offsets.count(tp)) return true;
+  }
+  return false;
 }
 
 std::optional<CommittedOffset> GroupCoordinator::FetchOffset(

@@ -36,11 +36,30 @@ struct CommittedOffset {
 
 using OffsetMap = std::map<TopicPartition, CommittedOffset>;
 
+// Who commits offsets: the consumer group metadata carried by OffsetCommit
+// and by TxnOffsetCommit v3 (KIP-447). Generation -1 with an empty member id
+// and no instance id means "not a group member": a simple commit, or a
+// transactional commit of a v0-2 client or of a producer that has no
+// consumer group metadata.
+struct OffsetCommitter {
+  int32_t generation_id = -1;
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  bool IsMember() const {
+    return generation_id >= 0 || !member_id.empty() ||
+           group_instance_id.has_value();
+  }
+};
+
 struct JoinGroupParams {
   std::string group_id;
   int32_t session_timeout_ms = 0;
   int32_t rebalance_timeout_ms = 0;
   std::string member_id;  // empty for a new member
+  // group.instance.id (JoinGroup v5+). Only remembered, so that a commit
+  // from a member whose instance id has been taken over by a newer member
+  // gets FENCED_INSTANCE_ID; the rest of static membership is unsupported.
+  std::optional<std::string> group_instance_id;
   std::string client_id;
   std::string client_host;
   std::string protocol_type;
@@ -121,11 +140,32 @@ class GroupCoordinator {
   Err LeaveGroup(const std::string& group_id, const std::string& member_id,
                  int64_t now_ms);
 
-  // Validates membership (generation < 0 with empty member id is a
-  // "simple" commit without membership) and stores the offsets.
-  Err CommitOffsets(const std::string& group_id, int32_t generation_id,
-                    const std::string& member_id, const OffsetMap& offsets,
-                    int64_t now_ms);
+  // OffsetCommit: validates the committer as Kafka does and stores the
+  // offsets. A member must be known (else UNKNOWN_MEMBER_ID, or
+  // FENCED_INSTANCE_ID if its group.instance.id now belongs to a newer
+  // member) and at the current generation (else ILLEGAL_GENERATION); a
+  // group in CompletingRebalance answers REBALANCE_IN_PROGRESS (commits
+  // during PreparingRebalance are accepted, so that members can commit
+  // before they rejoin). A non-member ("simple") commit is accepted only
+  // while the group has no members, else UNKNOWN_MEMBER_ID. Errors also:
+  // INVALID_GROUP_ID. On error nothing is stored.
+  Err CommitOffsets(const std::string& group_id, const OffsetCommitter& who,
+                    const OffsetMap& offsets, int64_t now_ms);
+
+  // TxnOffsetCommit (KIP-447): validates the committer against the group's
+  // generation and members at the time the request arrives. A member must
+  // be known and current (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID,
+  // ILLEGAL_GENERATION, as for CommitOffsets; no state check). A
+  // non-member (v0-2 request, or a producer without consumer group
+  // metadata) is not validated, as in Kafka. Returns NONE when accepted.
+  Err ValidateTxnOffsetCommit(const std::string& group_id,
+                              const OffsetCommitter& who) const;
+
+  // True if a transactional producer has sent an offset for tp in this
+  // group that is neither committed nor aborted yet (OffsetFetch v7
+  // require_stable answers UNSTABLE_OFFSET_COMMIT for it).
+  bool HasPendingTxnOffset(const std::string& group_id,
+                           const TopicPartition& tp) const;
 
   // Committed offset of one partition, or nullopt.
   std::optional<CommittedOffset> FetchOffset(const std::string& group_id,
@@ -160,6 +200,7 @@ class GroupCoordinator {
     int32_t rebalance_timeout_ms = 0;
     std::string protocol_type;
     std::vector<std::pair<std::string, std::string>> protocols;
+    std::optional<std::string> group_instance_id;
     std::string assignment;
     JoinCallback join_cb;  // set while awaiting the join response
     SyncCallback sync_cb;  // set while awaiting the sync response
@@ -179,6 +220,8 @@ class GroupCoordinator {
     int64_t join_not_before_ms = 0;
     OffsetMap offsets;
     std::map<int64_t, OffsetMap> pending_txn_offsets;
+    // group.instance.id -> the member id that joined with it last.
+    std::map<std::string, std::string> instance_members;
   };
 
   static const char* StateName(State s);
@@ -189,6 +232,9 @@ class GroupCoordinator {
   void RemoveMember(Group& g, const std::string& member_id, int64_t now_ms,
                     const char* reason);
   std::string SelectProtocol(const Group& g) const;
+  // Kafka's membership check of an offset commit (see CommitOffsets).
+  Err ValidateCommitter(const Group& g, const OffsetCommitter& who,
+                        bool transactional) const;
   std::string NewMemberId(const std::string& client_id);
 
   Options options_;

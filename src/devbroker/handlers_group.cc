@@ -16,7 +16,7 @@ std::optional<std::string> RequestHandler::HandleJoinGroup(
   p.session_timeout_ms = r.ReadInt32();
   p.rebalance_timeout_ms = v >= 1 ? r.ReadInt32() : p.session_timeout_ms;
   p.member_id = r.ReadString();
-  if (v >= 5) r.ReadNullableString();  // group instance id (static: unsupported)
+  if (v >= 5) p.group_instance_id = r.ReadNullableString();
   p.protocol_type = r.ReadString();
   int32_t n = r.ReadArrayLength();
   for (int32_t i = 0; i < n && r.ok(); ++i) {
@@ -121,9 +121,10 @@ std::optional<std::string> RequestHandler::HandleOffsetCommit(
     int64_t now_ms, HandleOutcome*) {
   const int16_t v = h.api_version;
   std::string group_id = r.ReadString();
-  int32_t generation = r.ReadInt32();
-  std::string member_id = r.ReadString();
-  if (v >= 7) r.ReadNullableString();      // group instance id
+  OffsetCommitter who;
+  who.generation_id = r.ReadInt32();
+  who.member_id = r.ReadString();
+  if (v >= 7) who.group_instance_id = r.ReadNullableString();
   if (v >= 2 && v <= 4) r.ReadInt64();     // retention time
   OffsetMap offsets;
   std::vector<std::pair<std::string, std::vector<int32_t>>> order;
@@ -145,8 +146,7 @@ std::optional<std::string> RequestHandler::HandleOffsetCommit(
     order.push_back(std::move(entry));
   }
   if (!r.ok()) return std::nullopt;
-  Err err = groups_->CommitOffsets(group_id, generation, member_id, offsets,
-                                   now_ms);
+  Err err = groups_->CommitOffsets(group_id, who, offsets, now_ms);
   WireWriter w;
   BeginResponse(w, h);
   if (v >= 3) w.WriteInt32(0);
@@ -166,20 +166,32 @@ std::optional<std::string> RequestHandler::HandleOffsetFetch(
     const ConnectionInfo&, const RequestHeader& h, WireReader& r, int64_t,
     HandleOutcome*) {
   const int16_t v = h.api_version;
-  std::string group_id = r.ReadString();
+  const bool flexible = v >= 6;  // compact strings/arrays, tagged fields
+  auto read_string = [&] {
+    return flexible ? r.ReadCompactString() : r.ReadString();
+  };
+  auto read_array_length = [&] {
+    return flexible ? r.ReadCompactArrayLength() : r.ReadArrayLength();
+  };
+  std::string group_id = read_string();
   std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>
       topics;
-  int32_t topic_count = r.ReadArrayLength();
+  int32_t topic_count = read_array_length();
   if (topic_count >= 0) {
     topics.emplace();
     for (int32_t t = 0; t < topic_count && r.ok(); ++t) {
       std::pair<std::string, std::vector<int32_t>> entry;
-      entry.first = r.ReadString();
-      int32_t n = r.ReadArrayLength();
+      entry.first = read_string();
+      int32_t n = read_array_length();
       for (int32_t p = 0; p < n && r.ok(); ++p) entry.second.push_back(r.ReadInt32());
+      if (flexible) r.SkipTaggedFields();
       topics->push_back(std::move(entry));
     }
   }
+  // v7 (KIP-447): offsets with a pending transactional commit are reported
+  // as UNSTABLE_OFFSET_COMMIT (retriable) instead of the older value.
+  bool require_stable = v >= 7 ? r.ReadBool() : false;
+  if (flexible) r.SkipTaggedFields();
   if (!r.ok()) return std::nullopt;
   if (!topics.has_value()) {
     topics.emplace();
@@ -193,25 +205,44 @@ std::optional<std::string> RequestHandler::HandleOffsetFetch(
   WireWriter w;
   BeginResponse(w, h);
   if (v >= 3) w.WriteInt32(0);
-  w.WriteArrayLength(static_cast<int32_t>(topics->size()));
+  auto write_length = [&](size_t n) {
+    if (flexible) {
+      w.WriteCompactArrayLength(static_cast<int32_t>(n));
+    } else {
+      w.WriteArrayLength(static_cast<int32_t>(n));
+    }
+  };
+  auto write_string = [&](const std::string& s) {
+    if (flexible) {
+      w.WriteCompactString(s);
+    } else {
+      w.WriteString(s);
+    }
+  };
+  write_length(topics->size());
   for (const auto& [topic, parts] : *topics) {
-    w.WriteString(topic);
-    w.WriteArrayLength(static_cast<int32_t>(parts.size()));
+    write_string(topic);
+    write_length(parts.size());
     for (int32_t p : parts) {
-      std::optional<CommittedOffset> off =
-          groups_->FetchOffset(group_id, TopicPartition{topic, p});
+      TopicPartition tp{topic, p};
+      std::optional<CommittedOffset> off = groups_->FetchOffset(group_id, tp);
+      Err err = Err::kNone;
+      if (require_stable && groups_->HasPendingTxnOffset(group_id, tp)) {
+        err = Err::kUnstableOffsetCommit;
+        off.reset();
+      }
       w.WriteInt32(p);
       w.WriteInt64(off.has_value() ? off->offset : -1);
       if (v >= 5) w.WriteInt32(off.has_value() ? off->leader_epoch : -1);
-      if (off.has_value() && off->metadata.has_value()) {
-        w.WriteString(*off->metadata);
-      } else {
-        w.WriteString("");
-      }
-      w.WriteInt16(ErrCode(Err::kNone));
+      write_string(off.has_value() && off->metadata.has_value() ? *off->metadata
+                                                                : std::string());
+      w.WriteInt16(ErrCode(err));
+      if (flexible) w.WriteEmptyTaggedFields();
     }
+    if (flexible) w.WriteEmptyTaggedFields();
   }
   if (v >= 2) w.WriteInt16(ErrCode(Err::kNone));
+  if (flexible) w.WriteEmptyTaggedFields();
   return FinishResponse(w);
 }
 

@@ -120,42 +120,83 @@ std::optional<std::string> RequestHandler::HandleTxnOffsetCommit(
     const ConnectionInfo&, const RequestHeader& h, WireReader& r, int64_t,
     HandleOutcome*) {
   const int16_t v = h.api_version;
-  std::string txn_id = r.ReadString();
-  std::string group_id = r.ReadString();
+  const bool flexible = v >= 3;  // compact strings/arrays, tagged fields
+  auto read_string = [&] {
+    return flexible ? r.ReadCompactString() : r.ReadString();
+  };
+  auto read_nullable_string = [&] {
+    return flexible ? r.ReadCompactNullableString() : r.ReadNullableString();
+  };
+  auto read_array_length = [&] {
+    return flexible ? r.ReadCompactArrayLength() : r.ReadArrayLength();
+  };
+  std::string txn_id = read_string();
+  std::string group_id = read_string();
   int64_t pid = r.ReadInt64();
   int16_t epoch = r.ReadInt16();
+  OffsetCommitter committer;  // v0-2: no consumer group metadata
+  if (v >= 3) {
+    committer.generation_id = r.ReadInt32();
+    committer.member_id = read_string();
+    committer.group_instance_id = read_nullable_string();
+  }
   OffsetMap offsets;
   std::vector<std::pair<std::string, std::vector<int32_t>>> order;
-  int32_t topic_count = r.ReadArrayLength();
+  int32_t topic_count = read_array_length();
   for (int32_t t = 0; t < topic_count && r.ok(); ++t) {
     std::pair<std::string, std::vector<int32_t>> entry;
-    entry.first = r.ReadString();
-    int32_t n = r.ReadArrayLength();
+    entry.first = read_string();
+    int32_t n = read_array_length();
     for (int32_t p = 0; p < n && r.ok(); ++p) {
       int32_t index = r.ReadInt32();
       CommittedOffset off;
       off.offset = r.ReadInt64();
       if (v >= 2) off.leader_epoch = r.ReadInt32();
-      off.metadata = r.ReadNullableString();
+      off.metadata = read_nullable_string();
+      if (flexible) r.SkipTaggedFields();
       offsets[TopicPartition{entry.first, index}] = off;
       entry.second.push_back(index);
     }
+    if (flexible) r.SkipTaggedFields();
     order.push_back(std::move(entry));
   }
+  if (flexible) r.SkipTaggedFields();
   if (!r.ok()) return std::nullopt;
-  Err err = txns_->TxnOffsetCommit(txn_id, group_id, pid, epoch, offsets);
+  Err err = txns_->TxnOffsetCommit(txn_id, group_id, pid, epoch, committer,
+                                   offsets);
+  if (err != Err::kNone) {
+    logger_->info(
+        "txn {}: TxnOffsetCommit v{} to group {} by producer {} epoch {} "
+        "(member '{}', generation {}) failed: {}",
+        txn_id, v, group_id, pid, epoch, committer.member_id,
+        committer.generation_id, ErrName(err));
+  }
   WireWriter w;
   BeginResponse(w, h);
   w.WriteInt32(0);
-  w.WriteArrayLength(static_cast<int32_t>(order.size()));
+  auto write_array_length = [&](size_t n) {
+    if (flexible) {
+      w.WriteCompactArrayLength(static_cast<int32_t>(n));
+    } else {
+      w.WriteArrayLength(static_cast<int32_t>(n));
+    }
+  };
+  write_array_length(order.size());
   for (const auto& [topic, parts] : order) {
-    w.WriteString(topic);
-    w.WriteArrayLength(static_cast<int32_t>(parts.size()));
+    if (flexible) {
+      w.WriteCompactString(topic);
+    } else {
+      w.WriteString(topic);
+    }
+    write_array_length(parts.size());
     for (int32_t p : parts) {
       w.WriteInt32(p);
       w.WriteInt16(ErrCode(err));
+      if (flexible) w.WriteEmptyTaggedFields();
     }
+    if (flexible) w.WriteEmptyTaggedFields();
   }
+  if (flexible) w.WriteEmptyTaggedFields();
   return FinishResponse(w);
 }
 

@@ -12,7 +12,7 @@ constexpr std::array<ApiVersionRange, 20> kSupported = {{
     {ApiKey::kListOffsets, 1, 2},
     {ApiKey::kMetadata, 0, 4},
     {ApiKey::kOffsetCommit, 1, 7},
-    {ApiKey::kOffsetFetch, 1, 5},
+    {ApiKey::kOffsetFetch, 1, 7},
     {ApiKey::kFindCoordinator, 0, 2},
     {ApiKey::kJoinGroup, 0, 5},
     {ApiKey::kHeartbeat, 0, 3},
@@ -26,7 +26,7 @@ constexpr std::array<ApiVersionRange, 20> kSupported = {{
     {ApiKey::kAddPartitionsToTxn, 0, 1},
     {ApiKey::kAddOffsetsToTxn, 0, 1},
     {ApiKey::kEndTxn, 0, 1},
-    {ApiKey::kTxnOffsetCommit, 0, 2},
+    {ApiKey::kTxnOffsetCommit, 0, 3},
 }};
 
 }  // namespace
@@ -46,6 +46,10 @@ bool IsFlexibleVersion(int16_t api_key, int16_t version) {
       return version >= 3;
     case ApiKey::kInitProducerId:
       return version >= 2;
+    case ApiKey::kOffsetFetch:
+      return version >= 6;
+    case ApiKey::kTxnOffsetCommit:
+      return version >= 3;
     default:
       return false;
   }
@@ -113,9 +117,12 @@ const char* ErrName(Err e) {
     case Err::kInvalidProducerIdMapping: return "INVALID_PRODUCER_ID_MAPPING";
     case Err::kInvalidTransactionTimeout: return "INVALID_TRANSACTION_TIMEOUT";
     case Err::kConcurrentTransactions: return "CONCURRENT_TRANSACTIONS";
+    case Err::kOperationNotAttempted: return "OPERATION_NOT_ATTEMPTED";
     case Err::kUnknownProducerId: return "UNKNOWN_PRODUCER_ID";
     case Err::kGroupIdNotFound: return "GROUP_ID_NOT_FOUND";
+    case Err::kFencedInstanceId: return "FENCED_INSTANCE_ID";
     case Err::kInvalidRecord: return "INVALID_RECORD";
+    case Err::kUnstableOffsetCommit: return "UNSTABLE_OFFSET_COMMIT";
     case Err::kProducerFenced: return "PRODUCER_FENCED";
   }
   return "UNKNOWN_ERROR";

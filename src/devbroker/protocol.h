@@ -65,9 +65,12 @@ enum class Err : int16_t {
   kInvalidProducerIdMapping = 49,
   kInvalidTransactionTimeout = 50,
   kConcurrentTransactions = 51,
+  kOperationNotAttempted = 55,
   kUnknownProducerId = 59,
   kGroupIdNotFound = 69,
+  kFencedInstanceId = 82,
   kInvalidRecord = 87,
+  kUnstableOffsetCommit = 88,
   kProducerFenced = 90,
 };
 

@@ -9,8 +9,6 @@ namespace devbroker {
 
 namespace {
 
-constexpr Err kOperationNotAttempted = static_cast<Err>(55);
-
 int64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -156,7 +154,7 @@ std::vector<Err> TxnCoordinator::AddPartitions(
   }
   if (any_unknown) {
     for (Err& r : result) {
-      if (r == Err::kNone) r = kOperationNotAttempted;
+      if (r == Err::kNone) r = Err::kOperationNotAttempted;
     }
     return result;
   }
@@ -180,6 +178,7 @@ Err TxnCoordinator::AddOffsets(const std::string& transactional_id,
 Err TxnCoordinator::TxnOffsetCommit(const std::string& transactional_id,
                                     const std::string& group_id,
                                     int64_t producer_id, int16_t epoch,
+                                    const OffsetCommitter& committer,
                                     const OffsetMap& offsets) {
   Txn* txn = Find(transactional_id);
   Err e = Validate(txn, producer_id, epoch);
@@ -187,6 +186,8 @@ Err TxnCoordinator::TxnOffsetCommit(const std::string& transactional_id,
   if (txn->state != State::kOngoing || !txn->groups.count(group_id)) {
     return Err::kInvalidTxnState;
   }
+  e = groups_->ValidateTxnOffsetCommit(group_id, committer);
+  if (e != Err::kNone) return e;
   groups_->AddPendingTxnOffsets(group_id, producer_id, offsets);
   return Err::kNone;
 }

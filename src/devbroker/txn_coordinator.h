@@ -69,10 +69,19 @@ class TxnCoordinator {
                  int16_t epoch, const std::string& group_id, int64_t now_ms);
 
   // Validates a TxnOffsetCommit and stores the offsets as pending in the
-  // group. The group must have been added with AddOffsets.
+  // group. The producer must be current (INVALID_PRODUCER_ID_MAPPING,
+  // INVALID_PRODUCER_EPOCH) and the group must have been added with
+  // AddOffsets (INVALID_TXN_STATE). Then the committer's consumer group
+  // metadata (TxnOffsetCommit v3, KIP-447) is checked against the group's
+  // current generation and members (GroupCoordinator::
+  // ValidateTxnOffsetCommit: UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+  // FENCED_INSTANCE_ID), so a zombie whose partitions moved to another
+  // member cannot commit offsets. On error nothing is stored and the
+  // transaction stays open (the client aborts it).
   Err TxnOffsetCommit(const std::string& transactional_id,
                       const std::string& group_id, int64_t producer_id,
-                      int16_t epoch, const OffsetMap& offsets);
+                      int16_t epoch, const OffsetCommitter& committer,
+                      const OffsetMap& offsets);
 
   // Commits or aborts: writes a control batch to every partition of the
   // transaction and completes the pending group offsets. A retried EndTxn

@@ -61,12 +61,12 @@
 // and two opt-in experiments:
 //  - CHAOS_PAUSE_PERCENT=N: N% of the chaos actions SIGSTOP an instance for
 //    3-8 s (past its session timeout, within transaction.timeout.ms) and then
-//    SIGCONT it: a zombie whose tasks moved on. devbroker does not check the
-//    group generation on TxnOffsetCommit (it offers v0-2, not v3/KIP-447), so
-//    only the client's own session-timeout check stands between such a zombie
-//    and a late commit of its open transaction. It loses that race at times:
-//    duplicate confirmations (also of APPROVED payments). Off by default; the
-//    DISABLED_PausedZombieInstancesAreFencedAsTheBaseline test runs it at 35%.
+//    SIGCONT it: a zombie whose tasks moved on. devbroker fences it through the
+//    group (KIP-447): TxnOffsetCommit v3 carries the member's generation and
+//    member id, a stale one is rejected and the zombie's transaction aborted,
+//    and OffsetFetch v7 (require_stable) makes the new owner wait for offsets
+//    the zombie sent before the takeover. Off by default in the first test;
+//    PausedZombieInstancesAreFencedAsTheBaseline runs it at 35%.
 //  - CHAOS_PROCESSING_GUARANTEE=at_least_once: a negative control; the kills
 //    must then produce duplicates, which the checks above report (the test fails).
 //
@@ -1121,11 +1121,9 @@ TEST_F(ExactlyOnceChaosTest, KilledInstancesDecideEveryRequestExactlyOnceAsTheBa
   RunBaselineThenChaosAndCompare();
 }
 
-// The zombie scenario (see CHAOS_PAUSE_PERCENT at the top): disabled because it
-// fails on devbroker, which cannot fence a zombie's late transactional offset
-// commit (no TxnOffsetCommit v3 / KIP-447 generation check). Run it with
-//   chaos_test --gtest_also_run_disabled_tests --gtest_filter='*Paused*'
-TEST_F(ExactlyOnceChaosTest, DISABLED_PausedZombieInstancesAreFencedAsTheBaseline) {
+// The zombie scenario (see CHAOS_PAUSE_PERCENT at the top). Run it alone with
+//   chaos_test --gtest_filter='*Paused*'
+TEST_F(ExactlyOnceChaosTest, PausedZombieInstancesAreFencedAsTheBaseline) {
   if (pause_probability_ == 0) pause_probability_ = 0.35;
   RunBaselineThenChaosAndCompare();
 }

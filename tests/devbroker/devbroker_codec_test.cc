@@ -295,6 +295,105 @@ TEST_F(GroupCoordinatorTest, TransactionalOffsetsPendingUntilCommit) {
   EXPECT_EQ(groups_.FetchOffset("g2", {"t", 0})->offset, 42);
 }
 
+// Offset commits of group members: the generation and member are checked
+// as Kafka does (also while a rebalance is being prepared).
+TEST_F(GroupCoordinatorTest, OffsetCommitChecksMemberAndGeneration) {
+  auto offsets = [](int64_t offset) {
+    OffsetMap m;
+    m[TopicPartition{"t", 0}] = CommittedOffset{offset, -1, std::nullopt};
+    return m;
+  };
+  auto committed = [&] {
+    auto c = groups_.FetchOffset("g", {"t", 0});
+    return c.has_value() ? c->offset : -1;
+  };
+  // Empty group: a simple commit (no membership) is allowed.
+  EXPECT_EQ(groups_.CommitOffsets("g", {}, offsets(1), 0), Err::kNone);
+  EXPECT_EQ(committed(), 1);
+  EXPECT_EQ(groups_.CommitOffsets("g", {0, "ghost", std::nullopt}, offsets(99), 0),
+            Err::kUnknownMemberId);
+
+  std::optional<JoinGroupResult> a;
+  groups_.JoinGroup(Params(""), 0, [&](const JoinGroupResult& r) { a = r; });
+  ASSERT_TRUE(a.has_value());
+  const std::string m1 = a->member_id;
+  groups_.SyncGroup("g", 1, m1, {{m1, "A"}}, 0, [](const SyncGroupResult&) {});
+  // Now the group has a member: a simple commit must not overwrite its offsets.
+  EXPECT_EQ(groups_.CommitOffsets("g", {}, offsets(99), 10), Err::kUnknownMemberId);
+  EXPECT_EQ(groups_.CommitOffsets("g", {1, m1, std::nullopt}, offsets(5), 10), Err::kNone);
+  EXPECT_EQ(committed(), 5);
+
+  // A second member joins: PreparingRebalance still accepts m1's commit of
+  // its current generation (before it rejoins).
+  std::optional<JoinGroupResult> b;
+  groups_.JoinGroup(Params(""), 20, [&](const JoinGroupResult& r) { b = r; });
+  EXPECT_EQ(groups_.CommitOffsets("g", {1, m1, std::nullopt}, offsets(6), 30), Err::kNone);
+  EXPECT_EQ(committed(), 6);
+  groups_.JoinGroup(Params(m1), 40, [&](const JoinGroupResult& r) { a = r; });
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(a->generation_id, 2);
+  const std::string m2 = b->member_id;
+  // CompletingRebalance: members must wait for their assignment.
+  EXPECT_EQ(groups_.CommitOffsets("g", {2, m1, std::nullopt}, offsets(99), 50),
+            Err::kRebalanceInProgress);
+  EXPECT_EQ(groups_.CommitOffsets("g", {1, m1, std::nullopt}, offsets(99), 50),
+            Err::kIllegalGeneration);
+  groups_.SyncGroup("g", 2, m2, {}, 60, [](const SyncGroupResult&) {});
+  groups_.SyncGroup("g", 2, m1, {{m1, "A"}, {m2, "B"}}, 60, [](const SyncGroupResult&) {});
+  EXPECT_EQ(groups_.Describe("g").state, "Stable");
+
+  // Stable at generation 2: the zombie generation 1 is rejected.
+  EXPECT_EQ(groups_.CommitOffsets("g", {1, m1, std::nullopt}, offsets(99), 70),
+            Err::kIllegalGeneration);
+  EXPECT_EQ(groups_.CommitOffsets("g", {2, "nobody", std::nullopt}, offsets(99), 70),
+            Err::kUnknownMemberId);
+  EXPECT_EQ(committed(), 6);
+  EXPECT_EQ(groups_.CommitOffsets("g", {2, m2, std::nullopt}, offsets(7), 70), Err::kNone);
+  EXPECT_EQ(committed(), 7);
+
+  // m2 expires (m1 keeps heartbeating): its later commit is rejected.
+  groups_.Heartbeat("g", 2, m1, 1000);
+  groups_.Tick(1200);
+  EXPECT_EQ(groups_.CommitOffsets("g", {2, m2, std::nullopt}, offsets(99), 1200),
+            Err::kUnknownMemberId);
+  EXPECT_EQ(committed(), 7);
+}
+
+// TxnOffsetCommit v3 (KIP-447): the same membership checks, no state check;
+// requests without group metadata (v0-2) are not validated.
+TEST_F(GroupCoordinatorTest, TxnOffsetCommitValidatesGroupMetadata) {
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {}), Err::kNone);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, "m", std::nullopt}),
+            Err::kUnknownMemberId);
+  JoinGroupParams p = Params("");
+  p.group_instance_id = "instance-1";
+  std::optional<JoinGroupResult> a;
+  groups_.JoinGroup(p, 0, [&](const JoinGroupResult& r) { a = r; });
+  ASSERT_TRUE(a.has_value());
+  const std::string m1 = a->member_id;
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {}), Err::kNone);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, std::nullopt}), Err::kNone);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, "instance-1"}), Err::kNone);
+  // In the middle of a rebalance the current generation is still valid.
+  std::optional<JoinGroupResult> b;
+  p.member_id.clear();
+  groups_.JoinGroup(p, 10, [&](const JoinGroupResult& r) { b = r; });
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, std::nullopt}), Err::kNone);
+  // ...but instance-1 now belongs to the newer member: m1 is fenced.
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, "instance-1"}),
+            Err::kFencedInstanceId);
+  groups_.JoinGroup(Params(m1), 20, [&](const JoinGroupResult& r) { a = r; });
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(a->generation_id, 2);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, std::nullopt}),
+            Err::kIllegalGeneration);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {2, m1, std::nullopt}), Err::kNone);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {2, "", std::nullopt}),
+            Err::kUnknownMemberId);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {-1, m1, std::nullopt}),
+            Err::kIllegalGeneration);
+}
+
 class TxnCoordinatorTest : public ::testing::Test {
  protected:
   TxnCoordinatorTest()
@@ -338,8 +437,8 @@ TEST_F(TxnCoordinatorTest, CommitWritesMarkersAndOffsets) {
   EXPECT_EQ(txns_.AddOffsets("tx", a.producer_id, 0, "grp", 0), Err::kNone);
   OffsetMap offs;
   offs[TopicPartition{"in", 0}] = CommittedOffset{9, -1, std::nullopt};
-  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, offs), Err::kNone);
-  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "other", a.producer_id, 0, offs),
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, {}, offs), Err::kNone);
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "other", a.producer_id, 0, {}, offs),
             Err::kInvalidTxnState);
   EXPECT_FALSE(groups_.FetchOffset("grp", {"in", 0}).has_value());
   EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kNone);
@@ -349,6 +448,44 @@ TEST_F(TxnCoordinatorTest, CommitWritesMarkersAndOffsets) {
   // A retried EndTxn with the same outcome succeeds; the opposite fails.
   EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kNone);
   EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, false, 0), Err::kInvalidTxnState);
+}
+
+// A TxnOffsetCommit from a member of an old generation stores nothing and
+// leaves the transaction open (the client aborts it); pending offsets are
+// visible to HasPendingTxnOffset until the transaction ends.
+TEST_F(TxnCoordinatorTest, StaleGroupMemberCannotAddOffsets) {
+  std::optional<JoinGroupResult> joined;
+  JoinGroupParams p;
+  p.group_id = "grp";
+  p.session_timeout_ms = 1000;
+  p.rebalance_timeout_ms = 5000;
+  p.protocol_type = "consumer";
+  p.protocols = {{"range", ""}};
+  groups_.JoinGroup(p, 0, [&](const JoinGroupResult& r) { joined = r; });
+  ASSERT_TRUE(joined.has_value());
+  const std::string m1 = joined->member_id;
+
+  InitProducerIdResult a = txns_.InitProducerId("tx", 10000, -1, -1, 0);
+  ASSERT_EQ(txns_.AddOffsets("tx", a.producer_id, 0, "grp", 0), Err::kNone);
+  OffsetMap offs;
+  offs[TopicPartition{"in", 0}] = CommittedOffset{9, -1, std::nullopt};
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, {0, m1, std::nullopt}, offs),
+            Err::kIllegalGeneration);
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, {1, "gone", std::nullopt},
+                                  offs),
+            Err::kUnknownMemberId);
+  EXPECT_FALSE(groups_.HasPendingTxnOffset("grp", {"in", 0}));
+  // A fenced producer is reported as such, whatever its group metadata.
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 7, {0, m1, std::nullopt}, offs),
+            Err::kInvalidProducerEpoch);
+
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, {1, m1, std::nullopt}, offs),
+            Err::kNone);
+  EXPECT_TRUE(groups_.HasPendingTxnOffset("grp", {"in", 0}));
+  EXPECT_FALSE(groups_.HasPendingTxnOffset("grp", {"in", 1}));
+  EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kNone);
+  EXPECT_FALSE(groups_.HasPendingTxnOffset("grp", {"in", 0}));
+  EXPECT_EQ(groups_.FetchOffset("grp", {"in", 0})->offset, 9);
 }
 
 TEST_F(TxnCoordinatorTest, TimeoutAbortsAndBumpsEpoch) {

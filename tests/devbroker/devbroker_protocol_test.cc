@@ -278,6 +278,328 @@ TEST_F(ProtocolTest, ProduceValidatesBatchesAndDeduplicates) {
   EXPECT_EQ(broker_->HighWatermark("raw", 0), 2);
 }
 
+// Raw group, offset and transaction requests, to pin down the wire formats
+// of OffsetCommit v7, TxnOffsetCommit v3 (flexible, KIP-447) and OffsetFetch
+// v5/v7 (v7 flexible, require_stable) and their generation/member checks.
+class GroupWireTest : public ProtocolTest {
+ protected:
+  static constexpr int16_t kOffsetCommit = 8;
+  static constexpr int16_t kOffsetFetch = 9;
+  static constexpr int16_t kJoinGroup = 11;
+  static constexpr int16_t kSyncGroup = 14;
+  static constexpr int16_t kInitProducerId = 22;
+  static constexpr int16_t kAddOffsetsToTxn = 25;
+  static constexpr int16_t kEndTxn = 26;
+  static constexpr int16_t kTxnOffsetCommit = 28;
+
+  struct Joined {
+    int16_t error = -1;
+    int32_t generation = -1;
+    std::string member_id;
+  };
+
+  static void SendJoin(RawClient& c, const std::string& member_id) {
+    WireWriter b;  // JoinGroup v5
+    b.WriteString("g");
+    b.WriteInt32(10000);  // session timeout
+    b.WriteInt32(10000);  // rebalance timeout
+    b.WriteString(member_id);
+    b.WriteNullString();  // group instance id
+    b.WriteString("consumer");
+    b.WriteArrayLength(1);
+    b.WriteString("range");
+    b.WriteBytes("");
+    c.Send(kJoinGroup, 5, 1, b.buffer());
+  }
+
+  static Joined ReceiveJoin(RawClient& c) {
+    Joined j;
+    std::optional<std::string> resp = c.Receive();
+    EXPECT_TRUE(resp.has_value());
+    if (!resp) return j;
+    WireReader r(*resp);
+    r.ReadInt32();  // correlation id
+    r.ReadInt32();  // throttle
+    j.error = r.ReadInt16();
+    j.generation = r.ReadInt32();
+    r.ReadString();  // protocol
+    r.ReadString();  // leader
+    j.member_id = r.ReadString();
+    EXPECT_TRUE(r.ok());
+    return j;
+  }
+
+  static void SendSync(RawClient& c, int32_t generation, const std::string& member_id,
+                       const std::vector<std::string>& all_members) {
+    WireWriter b;  // SyncGroup v3
+    b.WriteString("g");
+    b.WriteInt32(generation);
+    b.WriteString(member_id);
+    b.WriteNullString();
+    b.WriteArrayLength(static_cast<int32_t>(all_members.size()));
+    for (const std::string& m : all_members) {
+      b.WriteString(m);
+      b.WriteBytes("assignment");
+    }
+    c.Send(kSyncGroup, 3, 2, b.buffer());
+  }
+
+  static int16_t ReceiveSync(RawClient& c) {
+    std::optional<std::string> resp = c.Receive();
+    EXPECT_TRUE(resp.has_value());
+    if (!resp) return -1;
+    WireReader r(*resp);
+    r.ReadInt32();
+    r.ReadInt32();
+    return r.ReadInt16();
+  }
+
+  // Heartbeat v3 on connection c; returns its error code.
+  static int16_t Heartbeat(RawClient& c, int32_t generation, const std::string& member_id) {
+    WireWriter b;
+    b.WriteString("g");
+    b.WriteInt32(generation);
+    b.WriteString(member_id);
+    b.WriteNullString();
+    c.Send(12, 3, 9, b.buffer());
+    std::optional<std::string> resp = c.Receive();
+    if (!resp) return -1;
+    WireReader r(*resp);
+    r.ReadInt32();
+    r.ReadInt32();
+    return r.ReadInt16();
+  }
+
+  // OffsetCommit v7 of t-0; returns the partition's error code.
+  int16_t Commit(int32_t generation, const std::string& member_id, int64_t offset) {
+    RawClient c(broker_->port());
+    WireWriter b;
+    b.WriteString("g");
+    b.WriteInt32(generation);
+    b.WriteString(member_id);
+    b.WriteNullString();
+    b.WriteArrayLength(1);
+    b.WriteString("t");
+    b.WriteArrayLength(1);
+    b.WriteInt32(0);
+    b.WriteInt64(offset);
+    b.WriteInt32(-1);
+    b.WriteString("");
+    c.Send(kOffsetCommit, 7, 3, b.buffer());
+    std::optional<std::string> resp = c.Receive();
+    EXPECT_TRUE(resp.has_value());
+    if (!resp) return -1;
+    WireReader r(*resp);
+    r.ReadInt32();
+    r.ReadInt32();  // throttle
+    EXPECT_EQ(r.ReadArrayLength(), 1);
+    EXPECT_EQ(r.ReadString(), "t");
+    EXPECT_EQ(r.ReadArrayLength(), 1);
+    EXPECT_EQ(r.ReadInt32(), 0);
+    int16_t err = r.ReadInt16();
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r.remaining(), 0u);
+    return err;
+  }
+
+  // OffsetFetch of t-0: v5, or v7 (flexible) with require_stable.
+  // Returns {offset, partition error}.
+  std::pair<int64_t, int16_t> Fetch(int16_t version, bool require_stable = false) {
+    const bool flexible = version >= 6;
+    RawClient c(broker_->port());
+    WireWriter b;
+    if (flexible) {
+      b.WriteCompactString("g");
+      b.WriteCompactArrayLength(1);
+      b.WriteCompactString("t");
+      b.WriteCompactArrayLength(1);
+      b.WriteInt32(0);
+      b.WriteEmptyTaggedFields();
+      b.WriteBool(require_stable);
+      b.WriteEmptyTaggedFields();
+    } else {
+      b.WriteString("g");
+      b.WriteArrayLength(1);
+      b.WriteString("t");
+      b.WriteArrayLength(1);
+      b.WriteInt32(0);
+    }
+    c.Send(kOffsetFetch, version, 4, b.buffer(), flexible);
+    std::optional<std::string> resp = c.Receive();
+    EXPECT_TRUE(resp.has_value());
+    if (!resp) return {-2, -1};
+    WireReader r(*resp);
+    EXPECT_EQ(r.ReadInt32(), 4);
+    if (flexible) r.SkipTaggedFields();  // response header v1
+    r.ReadInt32();                       // throttle
+    EXPECT_EQ(flexible ? r.ReadCompactArrayLength() : r.ReadArrayLength(), 1);
+    EXPECT_EQ(flexible ? r.ReadCompactString() : r.ReadString(), "t");
+    EXPECT_EQ(flexible ? r.ReadCompactArrayLength() : r.ReadArrayLength(), 1);
+    EXPECT_EQ(r.ReadInt32(), 0);
+    int64_t offset = r.ReadInt64();
+    r.ReadInt32();  // leader epoch
+    if (flexible) {
+      r.ReadCompactNullableString();
+    } else {
+      r.ReadNullableString();
+    }
+    int16_t err = r.ReadInt16();
+    if (flexible) r.SkipTaggedFields();  // partition
+    if (flexible) r.SkipTaggedFields();  // topic
+    EXPECT_EQ(r.ReadInt16(), 0);         // group error
+    if (flexible) r.SkipTaggedFields();
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r.remaining(), 0u);
+    return {offset, err};
+  }
+
+  // TxnOffsetCommit v3 (flexible) of t-0; returns the partition's error.
+  int16_t TxnCommit(int64_t pid, int16_t epoch, int32_t generation,
+                    const std::string& member_id, int64_t offset) {
+    RawClient c(broker_->port());
+    WireWriter b;
+    b.WriteCompactString("tx-wire");
+    b.WriteCompactString("g");
+    b.WriteInt64(pid);
+    b.WriteInt16(epoch);
+    b.WriteInt32(generation);
+    b.WriteCompactString(member_id);
+    b.WriteCompactNullableString(std::nullopt);  // group instance id
+    b.WriteCompactArrayLength(1);
+    b.WriteCompactString("t");
+    b.WriteCompactArrayLength(1);
+    b.WriteInt32(0);
+    b.WriteInt64(offset);
+    b.WriteInt32(-1);  // leader epoch
+    b.WriteCompactNullableString(std::string("meta"));
+    b.WriteEmptyTaggedFields();  // partition
+    b.WriteEmptyTaggedFields();  // topic
+    b.WriteEmptyTaggedFields();  // request
+    c.Send(kTxnOffsetCommit, 3, 5, b.buffer(), /*flexible_header=*/true);
+    std::optional<std::string> resp = c.Receive();
+    EXPECT_TRUE(resp.has_value());
+    if (!resp) return -1;
+    WireReader r(*resp);
+    EXPECT_EQ(r.ReadInt32(), 5);
+    r.SkipTaggedFields();  // response header v1
+    EXPECT_EQ(r.ReadInt32(), 0);
+    EXPECT_EQ(r.ReadCompactArrayLength(), 1);
+    EXPECT_EQ(r.ReadCompactString(), "t");
+    EXPECT_EQ(r.ReadCompactArrayLength(), 1);
+    EXPECT_EQ(r.ReadInt32(), 0);
+    int16_t err = r.ReadInt16();
+    r.SkipTaggedFields();
+    r.SkipTaggedFields();
+    r.SkipTaggedFields();
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r.remaining(), 0u);
+    return err;
+  }
+};
+
+TEST_F(GroupWireTest, CommitsCheckGenerationAndMemberAndFetchWaitsForStableOffsets) {
+  ASSERT_TRUE(broker_->CreateTopic("t", 1).ok());
+  // Generation 1: m1 alone.
+  RawClient c1(broker_->port());
+  SendJoin(c1, "");
+  Joined m1 = ReceiveJoin(c1);
+  ASSERT_EQ(m1.error, 0);
+  ASSERT_EQ(m1.generation, 1);
+  SendSync(c1, 1, m1.member_id, {m1.member_id});
+  ASSERT_EQ(ReceiveSync(c1), 0);
+  EXPECT_EQ(Commit(1, m1.member_id, 3), 0);
+  EXPECT_EQ(Commit(-1, "", 4), 25) << "simple commit into a group with members";
+
+  // Generation 2: m2 joins, m1 rejoins.
+  RawClient c2(broker_->port());
+  SendJoin(c2, "");
+  // m1 learns of the rebalance from its heartbeat (so m2's join came first).
+  ASSERT_TRUE(PollUntil([&] { return Heartbeat(c1, 1, m1.member_id) == 27; },
+                        [] {}, milliseconds(5000)));
+  SendJoin(c1, m1.member_id);
+  Joined m1b = ReceiveJoin(c1);
+  Joined m2 = ReceiveJoin(c2);
+  ASSERT_EQ(m1b.generation, 2);
+  ASSERT_EQ(m2.generation, 2);
+  SendSync(c2, 2, m2.member_id, {});
+  SendSync(c1, 2, m1.member_id, {m1.member_id, m2.member_id});
+  ASSERT_EQ(ReceiveSync(c1), 0);
+  ASSERT_EQ(ReceiveSync(c2), 0);
+
+  // Plain OffsetCommit: the zombie generation and unknown members are
+  // rejected; the committed offset stays.
+  EXPECT_EQ(Commit(1, m1.member_id, 99), 22);  // ILLEGAL_GENERATION
+  EXPECT_EQ(Commit(2, "ghost", 99), 25);       // UNKNOWN_MEMBER_ID
+  EXPECT_EQ(Fetch(5), std::make_pair(int64_t{3}, int16_t{0}));
+  EXPECT_EQ(Commit(2, m2.member_id, 5), 0);
+  EXPECT_EQ(Fetch(5), std::make_pair(int64_t{5}, int16_t{0}));
+
+  // TxnOffsetCommit v3 inside a transaction.
+  int64_t pid = -1;
+  int16_t epoch = -1;
+  {
+    RawClient c(broker_->port());
+    WireWriter b;  // InitProducerId v4
+    b.WriteCompactNullableString(std::string("tx-wire"));
+    b.WriteInt32(60000);
+    b.WriteInt64(-1);
+    b.WriteInt16(-1);
+    b.WriteEmptyTaggedFields();
+    c.Send(kInitProducerId, 4, 6, b.buffer(), true);
+    std::optional<std::string> resp = c.Receive();
+    ASSERT_TRUE(resp.has_value());
+    WireReader r(*resp);
+    r.ReadInt32();
+    r.SkipTaggedFields();
+    r.ReadInt32();
+    ASSERT_EQ(r.ReadInt16(), 0);
+    pid = r.ReadInt64();
+    epoch = r.ReadInt16();
+    ASSERT_TRUE(r.ok());
+  }
+  {
+    RawClient c(broker_->port());
+    WireWriter b;  // AddOffsetsToTxn v1
+    b.WriteString("tx-wire");
+    b.WriteInt64(pid);
+    b.WriteInt16(epoch);
+    b.WriteString("g");
+    c.Send(kAddOffsetsToTxn, 1, 7, b.buffer());
+    std::optional<std::string> resp = c.Receive();
+    ASSERT_TRUE(resp.has_value());
+    WireReader r(*resp);
+    r.ReadInt32();
+    r.ReadInt32();
+    ASSERT_EQ(r.ReadInt16(), 0);
+  }
+  EXPECT_EQ(TxnCommit(pid, epoch, 1, m1.member_id, 99), 22);  // stale generation
+  EXPECT_EQ(TxnCommit(pid, epoch, 2, "ghost", 99), 25);       // unknown member
+  EXPECT_EQ(Fetch(7, /*require_stable=*/true), std::make_pair(int64_t{5}, int16_t{0}))
+      << "a rejected TxnOffsetCommit must leave nothing pending";
+  EXPECT_EQ(TxnCommit(pid, epoch, 2, m1.member_id, 8), 0);
+  // Pending: read_committed consumers (require_stable) must wait; others see
+  // the last committed offset.
+  EXPECT_EQ(Fetch(7, /*require_stable=*/true), std::make_pair(int64_t{-1}, int16_t{88}));
+  EXPECT_EQ(Fetch(7, /*require_stable=*/false), std::make_pair(int64_t{5}, int16_t{0}));
+  EXPECT_EQ(Fetch(5), std::make_pair(int64_t{5}, int16_t{0}));
+  {
+    RawClient c(broker_->port());
+    WireWriter b;  // EndTxn v1 (commit)
+    b.WriteString("tx-wire");
+    b.WriteInt64(pid);
+    b.WriteInt16(epoch);
+    b.WriteBool(true);
+    c.Send(kEndTxn, 1, 8, b.buffer());
+    std::optional<std::string> resp = c.Receive();
+    ASSERT_TRUE(resp.has_value());
+    WireReader r(*resp);
+    r.ReadInt32();
+    r.ReadInt32();
+    ASSERT_EQ(r.ReadInt16(), 0);
+  }
+  EXPECT_EQ(Fetch(7, /*require_stable=*/true), std::make_pair(int64_t{8}, int16_t{0}));
+}
+
 TEST_F(ProtocolTest, TruncatedAndRandomRequestsNeverCrashTheBroker) {
   // DEVBROKER_FUZZ_ROUNDS=N runs N rounds with different seeds (default 1).
   const char* rounds_env = getenv("DEVBROKER_FUZZ_ROUNDS");
@@ -386,6 +708,39 @@ TEST_F(ProtocolTest, EveryTruncationOfValidRequestsClosesCleanly) {
     b.WriteInt16(-1);
     b.WriteEmptyTaggedFields();
     reqs.push_back({22, 4, b.Release()});
+  }
+  {
+    WireWriter b;  // TxnOffsetCommit v3 (flexible, KIP-447 group metadata)
+    b.WriteCompactString("tx-trunc");
+    b.WriteCompactString("g");
+    b.WriteInt64(1000);
+    b.WriteInt16(0);
+    b.WriteInt32(3);
+    b.WriteCompactString("member");
+    b.WriteCompactNullableString(std::string("instance"));
+    b.WriteCompactArrayLength(1);
+    b.WriteCompactString("trunc");
+    b.WriteCompactArrayLength(1);
+    b.WriteInt32(0);
+    b.WriteInt64(1);
+    b.WriteInt32(-1);
+    b.WriteCompactNullableString(std::nullopt);
+    b.WriteEmptyTaggedFields();
+    b.WriteEmptyTaggedFields();
+    b.WriteEmptyTaggedFields();
+    reqs.push_back({28, 3, b.Release()});
+  }
+  {
+    WireWriter b;  // OffsetFetch v7 (flexible, require_stable)
+    b.WriteCompactString("g");
+    b.WriteCompactArrayLength(1);
+    b.WriteCompactString("trunc");
+    b.WriteCompactArrayLength(1);
+    b.WriteInt32(0);
+    b.WriteEmptyTaggedFields();
+    b.WriteBool(true);
+    b.WriteEmptyTaggedFields();
+    reqs.push_back({9, 7, b.Release()});
   }
   for (const Req& req : reqs) {
     {

@@ -50,9 +50,12 @@ rd_kafka_topic_partition_list_t* OneOffset(const std::string& topic,
 }
 
 // Committed offset of the group for topic/partition as seen by OffsetFetch.
+// read_uncommitted: without require_stable (a read_committed consumer waits
+// while the partition has a pending transactional offset, KIP-447).
 int64_t CommittedOffset(const Broker& broker, const std::string& group,
                         const std::string& topic, int32_t partition) {
-  KafkaPtr c = MakeConsumer(broker.bootstrap_servers(), {{"group.id", group}});
+  KafkaPtr c = MakeConsumer(broker.bootstrap_servers(),
+                            {{"group.id", group}, {"isolation.level", "read_uncommitted"}});
   rd_kafka_topic_partition_list_t* l = OneOffset(topic, partition, -1);
   rd_kafka_resp_err_t e = rd_kafka_committed(c.get(), l, 10000);
   int64_t off = e == RD_KAFKA_RESP_ERR_NO_ERROR ? l->elems[0].offset : -999;
@@ -162,8 +165,20 @@ TEST(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
   ASSERT_TXN_OK(rd_kafka_send_offsets_to_transaction(p.get(), offs, cgmd, 10000));
   rd_kafka_topic_partition_list_destroy(offs);
   EXPECT_LT(CommittedOffset(*broker, group, in, 0), 0) << "visible before commit";
+  // A read_committed consumer asks for stable offsets (OffsetFetch v7): the
+  // broker answers UNSTABLE_OFFSET_COMMIT, which librdkafka retries until the
+  // transaction ends, so this lookup times out.
+  KafkaPtr stable = MakeConsumer(broker->bootstrap_servers(),
+                                 {{"group.id", group}, {"isolation.level", "read_committed"}});
+  offs = OneOffset(in, 0, -1);
+  EXPECT_EQ(rd_kafka_committed(stable.get(), offs, 1500), RD_KAFKA_RESP_ERR__TIMED_OUT);
+  rd_kafka_topic_partition_list_destroy(offs);
   ASSERT_TXN_OK(rd_kafka_commit_transaction(p.get(), 10000));
   EXPECT_EQ(CommittedOffset(*broker, group, in, 0), 5);
+  offs = OneOffset(in, 0, -1);
+  EXPECT_EQ(rd_kafka_committed(stable.get(), offs, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(offs->elems[0].offset, 5);
+  rd_kafka_topic_partition_list_destroy(offs);
   rd_kafka_consumer_group_metadata_destroy(cgmd);
 
   // A new member of the group resumes at the transactionally committed offset.

@@ -183,14 +183,23 @@ std::string UniqueName(const std::string& prefix) {
 }
 
 std::unique_ptr<ChildProcess> ChildProcess::Spawn(
-    const std::vector<std::string>& argv, bool capture_stdout) {
+    const std::vector<std::string>& argv, bool capture_stdout, bool pipe_stdin) {
   int pipefd[2] = {-1, -1};
+  int infd[2] = {-1, -1};
+  if (capture_stdout && pipe2(pipefd, O_CLOEXEC) != 0) return nullptr;
+  if (pipe_stdin && pipe2(infd, O_CLOEXEC) != 0) {
+    if (capture_stdout) {
+      close(pipefd[0]);
+      close(pipefd[1]);
+    }
+    return nullptr;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (capture_stdout) {
-    if (pipe2(pipefd, O_CLOEXEC) != 0) return nullptr;
     posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
   }
+  if (pipe_stdin) posix_spawn_file_actions_adddup2(&actions, infd[0], STDIN_FILENO);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -198,22 +207,40 @@ std::unique_ptr<ChildProcess> ChildProcess::Spawn(
   int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (capture_stdout) close(pipefd[1]);
+  if (pipe_stdin) close(infd[0]);
   if (rc != 0) {
     if (capture_stdout) close(pipefd[0]);
+    if (pipe_stdin) close(infd[1]);
     return nullptr;
   }
   auto child = std::unique_ptr<ChildProcess>(new ChildProcess());
   child->pid_ = pid;
   child->stdout_fd_ = capture_stdout ? pipefd[0] : -1;
+  child->stdin_fd_ = pipe_stdin ? infd[1] : -1;
   return child;
 }
 
 ChildProcess::~ChildProcess() {
+  if (stdin_fd_ >= 0) close(stdin_fd_);
   if (!reaped_ && pid_ > 0) {
     ::kill(pid_, SIGKILL);
     Wait(std::chrono::seconds(10));
   }
   if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+bool ChildProcess::WriteLine(const std::string& line) {
+  if (stdin_fd_ < 0) return false;
+  // A child that died must fail the write, not kill the test with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
+  std::string data = line + "\n";
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(stdin_fd_, data.data() + off, data.size() - off);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 bool ChildProcess::ReadLine(std::string* line,

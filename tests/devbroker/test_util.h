@@ -76,13 +76,18 @@ std::string UniqueName(const std::string& prefix);
 // A spawned child process with its stdout readable line by line.
 class ChildProcess {
  public:
-  // Starts argv[0] with argv; stdout is piped if capture_stdout.
+  // Starts argv[0] with argv; stdout is piped if capture_stdout, stdin if
+  // pipe_stdin (else the child inherits them).
   static std::unique_ptr<ChildProcess> Spawn(const std::vector<std::string>& argv,
-                                             bool capture_stdout);
+                                             bool capture_stdout,
+                                             bool pipe_stdin = false);
   ~ChildProcess();  // SIGKILLs and reaps the child if still running
   pid_t pid() const { return pid_; }
   // Reads one line from stdout (without '\n'); false on EOF/timeout.
   bool ReadLine(std::string* line, std::chrono::milliseconds timeout);
+  // Writes `line` plus '\n' to the child's stdin (pipe_stdin only); false
+  // if it could not be written completely.
+  bool WriteLine(const std::string& line);
   void Kill(int signal);
   // Waits for exit; returns the exit status or -1 on timeout.
   int Wait(std::chrono::milliseconds timeout);
@@ -90,6 +95,7 @@ class ChildProcess {
  private:
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
+  int stdin_fd_ = -1;
   std::string buffer_;
   bool reaped_ = false;
 };
