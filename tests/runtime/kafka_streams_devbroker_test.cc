@@ -15,7 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -188,29 +188,52 @@ void ExpectCommittedChangelog(const std::vector<ConsumedRecord>& changelog,
   }
 }
 
-// Captures the messages of spdlog's default logger while alive.
-class LogCapture {
+// A sink of spdlog's default logger that keeps what it is given. It is added
+// once, before any thread logs (InstallLogCapture in SetUp), because a logger's
+// sink list must not change while other threads log through it.
+class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)) {
-    spdlog::default_logger()->sinks().push_back(sink_);
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    text_.clear();
   }
-  ~LogCapture() {
-    auto& sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  std::string text() {
-    sink_->flush();
-    return stream_.str();
+  std::string Text() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return text_;
   }
 
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    text_.append(formatted.data(), formatted.size());
+  }
+  void flush_() override {}
+
  private:
-  std::ostringstream stream_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  std::string text_;
+};
+
+CaptureSink& InstallLogCapture() {
+  static const std::shared_ptr<CaptureSink> sink = [] {
+    auto created = std::make_shared<CaptureSink>();
+    spdlog::default_logger()->sinks().push_back(created);
+    return created;
+  }();
+  return *sink;
+}
+
+// The messages of spdlog's default logger from its construction on.
+class LogCapture {
+ public:
+  LogCapture() { InstallLogCapture().Clear(); }
+  std::string text() { return InstallLogCapture().Text(); }
 };
 
 class KafkaStreamsDevBrokerTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    InstallLogCapture();  // Before any thread logs.
     devbroker::BrokerOptions options;
     options.log_level = std::getenv("DEVBROKER_TEST_LOG") != nullptr ? "info" : "warn";
     // Topics exist only when created: a changelog cannot appear by accident
