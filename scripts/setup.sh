@@ -7,7 +7,7 @@ packages=(
   librdkafka-dev librocksdb-dev libpqxx-dev libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  libssl-dev postgresql kcat
+  libssl-dev postgresql kcat libcurl4-openssl-dev
 )
 
 missing=()

@@ -71,7 +71,7 @@ Status SinkOffsetStore::Advance(pqxx::work& txn, const std::string& sink,
                                 sink, tp.topic, tp.partition.value(), next.value());
     }
     if (changed.affected_rows() != 1) {
-      return Status::FailedPrecondition("position of sink " + sink + " on " + tp.ToString() +
+      return Status::Fenced("position of sink " + sink + " on " + tp.ToString() +
                                         " was moved by another instance");
     }
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 #include "streams/connect/sql_transaction.h"
 
 #include <algorithm>
+#include <random>
 #include <regex>
 #include <thread>
 
@@ -50,7 +51,9 @@ Status TranslateSqlException(const std::exception& e) {
     std::string msg = "SQLSTATE " + state + ": " + sql->what();
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     if (IsRetryableSqlState(state)) return Status::Aborted(msg);
-    if (state.rfind("23", 0) == 0) return Status::FailedPrecondition(msg);
+    if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0) {
+      return Status::FailedPrecondition(msg);
+    }
     if (state.rfind("42", 0) == 0) return Status::InvalidArgument(msg);
     if (state.rfind("08", 0) == 0) return Status::Unavailable(msg);
     return Status::Internal(msg);
@@ -59,6 +62,17 @@ Status TranslateSqlException(const std::exception& e) {
     return Status::Unavailable(std::string("commit outcome unknown: ") + e.what());
   }
   return Status::Internal(std::string("database error: ") + e.what());
+}
+
+std::string SqlStateOf(const Status& status) {
+  static constexpr std::string_view kPrefix = "SQLSTATE ";
+  const std::string& msg = status.message();
+  size_t at = msg.find(kPrefix);
+  if (at != std::string::npos && msg.size() >= at + kPrefix.size() + 5) {
+    return msg.substr(at + kPrefix.size(), 5);
+  }
+  if (status.code() == StatusCode::kUnavailable) return "08006";
+  return "";
 }
 
 Result<std::unique_ptr<pqxx::connection>> Connect(const std::string& uri) {
@@ -75,6 +89,8 @@ Status RunTransaction(pqxx::connection& conn, const std::function<Status(pqxx::w
                       const RetryPolicy& policy, Sleeper* sleeper) {
   const int attempts = std::max(1, policy.max_attempts);
   std::chrono::milliseconds backoff = policy.initial_backoff;
+  const double jitter = std::clamp(policy.jitter, 0.0, 1.0);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
   Status last;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     try {
@@ -82,7 +98,20 @@ Status RunTransaction(pqxx::connection& conn, const std::function<Status(pqxx::w
       Status status = body(txn);
       if (!status.ok()) {
         txn.abort();
-        return status;
+        // A body that translated a 40001/40P01 itself is retried the same way.
+        if (status.code() != StatusCode::kAborted || !IsRetryableSqlState(SqlStateOf(status))) {
+          return status;
+        }
+        last = status;
+        if (attempt < attempts) {
+          if (policy.on_retry) policy.on_retry(SqlStateOf(last), attempt);
+          sleeper->Sleep(std::chrono::milliseconds(static_cast<int64_t>(
+              static_cast<double>(backoff.count()) *
+              (jitter > 0 ? std::uniform_real_distribution<double>(1.0 - jitter, 1.0)(rng)
+                          : 1.0))));
+          backoff = std::min(policy.max_backoff, backoff * 2);
+        }
+        continue;
       }
       txn.commit();
       return Status::Ok();
@@ -97,7 +126,14 @@ Status RunTransaction(pqxx::connection& conn, const std::function<Status(pqxx::w
       return TranslateSqlException(e);
     }
     if (attempt < attempts) {
-      sleeper->Sleep(backoff);
+      if (policy.on_retry) policy.on_retry(SqlStateOf(last), attempt);
+      std::chrono::milliseconds delay = backoff;
+      if (jitter > 0) {
+        std::uniform_real_distribution<double> factor(1.0 - jitter, 1.0);
+        delay = std::chrono::milliseconds(
+            static_cast<int64_t>(static_cast<double>(backoff.count()) * factor(rng)));
+      }
+      sleeper->Sleep(delay);
       backoff = std::min(policy.max_backoff, backoff * 2);
     }
   }

@@ -63,10 +63,10 @@ TEST_F(SinkOffsetStoreTest, StaleWriterIsFencedAndItsRowsRollBack) {
   ASSERT_TRUE(WriteRowAndAdvance("b", Offset(5), Offset(9)).ok());
   // A zombie that still believes the position is 5.
   Status zombie = WriteRowAndAdvance("zombie", Offset(5), Offset(12));
-  EXPECT_EQ(zombie.code(), StatusCode::kFailedPrecondition) << zombie;
+  EXPECT_EQ(zombie.code(), StatusCode::kFenced) << zombie;
   // A second "first" writer.
   Status second_first = WriteRowAndAdvance("zombie2", std::nullopt, Offset(3));
-  EXPECT_EQ(second_first.code(), StatusCode::kFailedPrecondition) << second_first;
+  EXPECT_EQ(second_first.code(), StatusCode::kFenced) << second_first;
   EXPECT_EQ(Count("rows"), 2);
   EXPECT_EQ(Load()->at(Partition(3)), Offset(9));
 }

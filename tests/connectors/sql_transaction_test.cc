@@ -63,8 +63,14 @@ TEST_F(SqlTransactionTest, RetriesOnSqlState40001WithBackoff) {
         if (attempts < 3) txn.exec(kRaiseRestart);
         return Status::Ok();
       },
-      RetryPolicy{.max_attempts = 5, .initial_backoff = std::chrono::milliseconds(10),
-                  .max_backoff = std::chrono::milliseconds(15)},
+      [] {
+        RetryPolicy policy;
+        policy.max_attempts = 5;
+        policy.initial_backoff = std::chrono::milliseconds(10);
+        policy.max_backoff = std::chrono::milliseconds(15);
+        policy.jitter = 0;
+        return policy;
+      }(),
       &sleeper_);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(attempts, 3);
@@ -75,6 +81,7 @@ TEST_F(SqlTransactionTest, RetriesOnSqlState40001WithBackoff) {
 
 TEST_F(SqlTransactionTest, GivesUpAfterMaxAttempts) {
   int attempts = 0;
+  std::vector<std::string> retry_states;
   Status s = RunTransaction(
       *conn_,
       [&](pqxx::work& txn) {
@@ -82,11 +89,22 @@ TEST_F(SqlTransactionTest, GivesUpAfterMaxAttempts) {
         txn.exec(kRaiseRestart);
         return Status::Ok();
       },
-      RetryPolicy{.max_attempts = 4}, &sleeper_);
+      [&] {
+        RetryPolicy policy;
+        policy.max_attempts = 4;
+        policy.on_retry = [&](std::string_view state, int) { retry_states.emplace_back(state); };
+        return policy;
+      }(),
+      &sleeper_);
   EXPECT_EQ(s.code(), StatusCode::kAborted);
   EXPECT_NE(s.message().find("40001"), std::string::npos) << s;
   EXPECT_EQ(attempts, 4);
-  EXPECT_EQ(sleeper_.sleeps.size(), 3u);
+  ASSERT_EQ(sleeper_.sleeps.size(), 3u);
+  // Jittered delays stay within [initial * (1 - jitter), capped exponential].
+  EXPECT_GE(sleeper_.sleeps[0], 5);
+  EXPECT_LE(sleeper_.sleeps[0], 10);
+  EXPECT_LE(sleeper_.sleeps[2], 40);
+  EXPECT_EQ(retry_states, (std::vector<std::string>{"40001", "40001", "40001"}));
 }
 
 TEST_F(SqlTransactionTest, TranslatesConstraintAndSyntaxErrors) {

@@ -29,6 +29,8 @@ class SinkOffsetStore {
   // `table` must be a plain SQL identifier ([a-z_][a-z0-9_]*); checked by EnsureSchema.
   explicit SinkOffsetStore(std::string table = "kafka_sink_offsets") : table_(std::move(table)) {}
 
+  const std::string& table() const { return table_; }
+
   // Creates the table when missing. Errors: InvalidArgument for a bad table
   // name; SQL errors as TranslateSqlException.
   Status EnsureSchema(pqxx::work& txn) const;
@@ -39,8 +41,9 @@ class SinkOffsetStore {
 
   // Moves the position of `sink` on `tp` from `expected` (std::nullopt: no row
   // yet) to `next`, as a compare-and-set inside `txn`. Errors:
-  // FailedPrecondition when the stored position is not `expected` (another
-  // instance advanced it: the caller must roll back, reload and seek);
+  // Fenced when the stored position is not `expected` (another
+  // instance advanced it, or an earlier commit whose outcome was unknown did
+  // succeed: the caller must roll back, reload and seek);
   // InvalidArgument when next < expected; SQL errors as TranslateSqlException.
   Status Advance(pqxx::work& txn, const std::string& sink, const TopicPartition& tp,
                  std::optional<Offset> expected, Offset next) const;

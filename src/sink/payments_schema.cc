@@ -1,0 +1,77 @@
+#include "sink/payments_schema.h"
+
+namespace payments_sink {
+
+const std::vector<streams::connect::Migration>& SinkMigrations() {
+  static const auto* migrations = new std::vector<streams::connect::Migration>{
+      {1,
+       "payments, merchant_balances, sink_offsets",
+       {
+           "CREATE TABLE IF NOT EXISTS payments ("
+           " payment_id TEXT PRIMARY KEY,"
+           " idempotency_key TEXT NOT NULL,"
+           " customer_id TEXT NOT NULL,"
+           " merchant_id TEXT NOT NULL,"
+           " kind TEXT NOT NULL,"
+           " amount_minor INT8 NOT NULL,"
+           " currency TEXT NOT NULL,"
+           " decision TEXT NOT NULL,"
+           " decline_code TEXT NOT NULL,"
+           " decline_message TEXT NOT NULL,"
+           " fraud_score FLOAT8 NOT NULL,"
+           " refund_of TEXT NOT NULL,"
+           " refunded_amount_minor INT8 NOT NULL DEFAULT 0,"
+           " status TEXT NOT NULL,"
+           " decided_at_ms INT8 NOT NULL,"
+           " source_topic TEXT NOT NULL,"
+           " source_partition INT4 NOT NULL,"
+           " source_offset INT8 NOT NULL,"
+           " confirmation_partition INT4 NOT NULL,"
+           " confirmation_offset INT8 NOT NULL,"
+           " CONSTRAINT payments_payment_id_not_empty CHECK (payment_id <> ''),"
+           " CONSTRAINT payments_decision_known CHECK (decision IN ('APPROVED', 'DECLINED')),"
+           " CONSTRAINT payments_approved_amount_positive"
+           "   CHECK (decision <> 'APPROVED' OR amount_minor > 0),"
+           " CONSTRAINT payments_refunded_within_amount CHECK (kind <> 'PAYMENT' OR"
+           "   (refunded_amount_minor >= 0 AND refunded_amount_minor <= amount_minor)))",
+           "CREATE INDEX IF NOT EXISTS payments_customer_idempotency"
+           " ON payments (customer_id, idempotency_key)",
+           "CREATE TABLE IF NOT EXISTS merchant_balances ("
+           " merchant_id TEXT NOT NULL,"
+           " currency TEXT NOT NULL,"
+           " balance_minor INT8 NOT NULL,"
+           " PRIMARY KEY (merchant_id, currency))",
+           "CREATE TABLE IF NOT EXISTS sink_offsets ("
+           " sink_name TEXT NOT NULL, topic TEXT NOT NULL, kafka_partition INT NOT NULL,"
+           " next_offset BIGINT NOT NULL,"
+           " PRIMARY KEY (sink_name, topic, kafka_partition))",
+       }},
+      {2,
+       "payments_outbox, webhook_endpoints",
+       {
+           "CREATE TABLE IF NOT EXISTS payments_outbox ("
+           " event_id TEXT PRIMARY KEY,"
+           " kafka_partition INT4 NOT NULL,"
+           " kafka_offset INT8 NOT NULL,"
+           " seq INT4 NOT NULL,"
+           " customer_id TEXT NOT NULL,"
+           " payment_id TEXT NOT NULL,"
+           " op TEXT NOT NULL,"
+           " payload TEXT NOT NULL,"
+           " created_at_ms INT8 NOT NULL,"
+           " kafka_state TEXT NOT NULL,"
+           " webhook_state TEXT NOT NULL,"
+           " webhook_attempts INT4 NOT NULL DEFAULT 0,"
+           " webhook_next_attempt_ms INT8 NOT NULL DEFAULT 0,"
+           " webhook_last_error TEXT NOT NULL DEFAULT '',"
+           " done_at_ms INT8)",
+           "CREATE INDEX IF NOT EXISTS payments_outbox_order"
+           " ON payments_outbox (kafka_partition, kafka_offset, seq)",
+           "CREATE TABLE IF NOT EXISTS webhook_endpoints ("
+           " url TEXT PRIMARY KEY, disabled_at_ms INT8 NOT NULL, reason TEXT NOT NULL)",
+       }},
+  };
+  return *migrations;
+}
+
+}  // namespace payments_sink

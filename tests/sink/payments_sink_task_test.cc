@@ -1,0 +1,267 @@
+// PaymentsSinkTask against a real PostgreSQL (ctest fixture `postgres`):
+// upsert and balance semantics, replays, refunds, deduplication within a
+// batch, the position compare-and-set, constraint errors, 40001 retries forced
+// by a concurrent transaction, concurrent migrations and the outbox events.
+#include "sink/payments_sink_task.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+
+#include <thread>
+
+#include "sink/payment_row.h"
+#include "sink_test_util.h"
+#include "streams/connect/connection_pool.h"
+
+namespace payments_sink {
+namespace {
+
+using streams::Offset;
+using streams::Partition;
+using streams::StatusCode;
+using streams::TopicPartition;
+using streams::connect::PositionUpdate;
+using namespace payments_sink::testing;
+
+constexpr char kTopic[] = "payments.confirmations";
+
+class PaymentsSinkTaskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* server = std::getenv("PG_TEST_URI");
+    if (server == nullptr) GTEST_SKIP() << "PG_TEST_URI not set: run through ctest -L postgres";
+    uri_ = FreshDatabase(server);
+    pool_ = std::make_unique<streams::connect::ConnectionPool>(uri_, 2);
+    metrics_ = std::make_unique<streams::connect::SinkMetrics>(registry_, "payments_sink");
+    task_ = MakeTask();
+    ASSERT_TRUE(task_->Migrate().ok());
+  }
+
+  std::unique_ptr<PaymentsSinkTask> MakeTask(bool webhook = false) {
+    PaymentsSinkTaskOptions options;
+    options.cdc_kafka = true;
+    options.cdc_webhook = webhook;
+    options.retry.initial_backoff = std::chrono::milliseconds(5);
+    return std::make_unique<PaymentsSinkTask>(pool_.get(), options, registry_, metrics_.get());
+  }
+
+  // Puts `confirmations` as records of partition 0 from `first_offset` on,
+  // moving the position from `expected` to after the last one.
+  streams::Status PutAll(const std::vector<PaymentConfirmation>& confirmations,
+                         int64_t first_offset, std::optional<int64_t> expected) {
+    std::vector<streams::ConsumedRecord> records;
+    for (size_t i = 0; i < confirmations.size(); ++i) {
+      records.push_back(Record(confirmations[i], 0, first_offset + static_cast<int64_t>(i)));
+    }
+    std::vector<const streams::ConsumedRecord*> ptrs;
+    for (const auto& r : records) ptrs.push_back(&r);
+    std::optional<Offset> exp;
+    if (expected) exp = Offset(*expected);
+    return task_->Put(ptrs, {PositionUpdate{TopicPartition{kTopic, Partition(0)}, exp,
+                                            Offset(first_offset + static_cast<int64_t>(
+                                                                      confirmations.size()))}});
+  }
+
+  double Metric(const std::string& name, const std::string& label_value = "") {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      double total = 0;
+      for (const auto& m : family.metric) {
+        bool match = label_value.empty();
+        for (const auto& l : m.label) match = match || l.value == label_value;
+        if (match) total += m.counter.value;
+      }
+      return total;
+    }
+    return 0;
+  }
+
+  std::string uri_;
+  prometheus::Registry registry_;
+  std::unique_ptr<streams::connect::ConnectionPool> pool_;
+  std::unique_ptr<streams::connect::SinkMetrics> metrics_;
+  std::unique_ptr<PaymentsSinkTask> task_;
+};
+
+TEST_F(PaymentsSinkTaskTest, WritesRowsAndBalances) {
+  std::vector<PaymentConfirmation> in = {
+      Confirmation("pay_a", "c1", "m1", 1000), Confirmation("pay_b", "c2", "m1", 250),
+      Confirmation("pay_c", "c1", "m2", 99, /*approved=*/false), Confirmation("pay_d", "c3", "m2", 5)};
+  ASSERT_TRUE(PutAll(in, 0, std::nullopt).ok());
+  EXPECT_EQ(Actual(uri_), Expect(in)) << Actual(uri_);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances WHERE merchant_id = 'm1'"),
+            1250);
+  pqxx::connection conn(uri_);
+  pqxx::nontransaction nt(conn);
+  auto row = nt.exec(
+      "SELECT kind, decision, decline_code, amount_minor, currency, confirmation_offset,"
+      " source_topic, status FROM payments WHERE payment_id = 'pay_c'")[0];
+  EXPECT_EQ(row[0].as<std::string>(), "PAYMENT");
+  EXPECT_EQ(row[1].as<std::string>(), "DECLINED");
+  EXPECT_EQ(row[2].as<std::string>(), "FRAUD_SUSPECTED");
+  EXPECT_EQ(row[3].as<int64_t>(), 99);
+  EXPECT_EQ(row[5].as<int64_t>(), 2);
+  EXPECT_EQ(row[6].as<std::string>(), "payments.requests");
+  EXPECT_EQ(row[7].as<std::string>(), "DECLINED");
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT next_offset FROM sink_offsets"), 4);
+}
+
+TEST_F(PaymentsSinkTaskTest, ReplaysAndLaterDecisionsOfAPaymentIdChangeNothing) {
+  PaymentConfirmation original = Confirmation("pay_a", "c1", "m1", 1000);
+  ASSERT_TRUE(PutAll({original}, 0, std::nullopt).ok());
+  PaymentConfirmation replay = Replay(original);
+  replay.set_amount_minor(5000);  // Even a replay that differs changes nothing.
+  PaymentConfirmation reuse = Confirmation("pay_a", "c1", "m1", 7, /*approved=*/false);
+  reuse.set_decline_code("IDEMPOTENCY_KEY_REUSED");
+  ASSERT_TRUE(PutAll({replay, reuse, Replay(original)}, 1, 1).ok());
+  EXPECT_EQ(Actual(uri_), Expect({original})) << Actual(uri_);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT amount_minor FROM payments WHERE payment_id = 'pay_a'"),
+            1000);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox"), 1);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT next_offset FROM sink_offsets"), 4);
+  EXPECT_EQ(Metric("payments_sink_replays_skipped_total"), 2);
+  EXPECT_EQ(Metric("payments_sink_duplicate_decisions_total"), 1);
+}
+
+TEST_F(PaymentsSinkTaskTest, DuplicateKeysInOneBatchAreDeduplicated) {
+  PaymentConfirmation a = Confirmation("pay_a", "c1", "m1", 100);
+  PaymentConfirmation a2 = Confirmation("pay_a", "c1", "m1", 300, /*approved=*/false);
+  // Many rows of the same merchant: one balance row, one upsert.
+  std::vector<PaymentConfirmation> in = {a, a2, Confirmation("pay_b", "c2", "m1", 10),
+                                         Confirmation("pay_c", "c3", "m1", 20)};
+  ASSERT_TRUE(PutAll(in, 0, std::nullopt).ok());
+  EXPECT_EQ(Actual(uri_), Expect(in)) << Actual(uri_);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances"), 130);
+}
+
+TEST_F(PaymentsSinkTaskTest, ABatchAppliedTwiceIsFencedAndChangesNothing) {
+  std::vector<PaymentConfirmation> in = {Confirmation("pay_a", "c1", "m1", 100),
+                                         Confirmation("pay_b", "c2", "m1", 10)};
+  ASSERT_TRUE(PutAll(in, 0, std::nullopt).ok());
+  // A zombie (or a retry after a commit whose outcome was unknown).
+  streams::Status again = PutAll(in, 0, std::nullopt);
+  EXPECT_EQ(again.code(), StatusCode::kFenced) << again;
+  streams::Status stale = PutAll({Confirmation("pay_z", "c9", "m1", 1)}, 1, 1);
+  EXPECT_EQ(stale.code(), StatusCode::kFenced) << stale;
+  EXPECT_EQ(Actual(uri_), Expect(in)) << Actual(uri_);
+  auto loaded = task_->LoadPositions({TopicPartition{kTopic, Partition(0)},
+                                      TopicPartition{kTopic, Partition(1)}});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->size(), 1u);
+  EXPECT_EQ(loaded->begin()->second, Offset(2));
+}
+
+TEST_F(PaymentsSinkTaskTest, RefundsMovePaymentAndBalanceAndEmitUpdateEvents) {
+  PaymentConfirmation pay = Confirmation("pay_a", "c1", "m1", 1000);
+  // Payment and two refunds in one batch, a third refund in the next one.
+  std::vector<PaymentConfirmation> first = {pay, Refund("ref_1", pay, 100), Refund("ref_2", pay, 200),
+                                            Refund("ref_x", pay, 50, /*approved=*/false)};
+  ASSERT_TRUE(PutAll(first, 0, std::nullopt).ok());
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT refunded_amount_minor FROM payments WHERE payment_id = 'pay_a'"),
+            300);
+  std::vector<PaymentConfirmation> second = {Refund("ref_3", pay, 700), Replay(Refund("ref_1", pay, 100))};
+  ASSERT_TRUE(PutAll(second, 4, 4).ok());
+  std::vector<PaymentConfirmation> all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  EXPECT_EQ(Actual(uri_), Expect(all)) << Actual(uri_);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances"), 0);
+
+  pqxx::connection conn(uri_);
+  pqxx::nontransaction nt(conn);
+  auto events = nt.exec(
+      "SELECT event_id, op, payload FROM payments_outbox WHERE payment_id = 'pay_a'"
+      " ORDER BY kafka_partition, kafka_offset, seq");
+  ASSERT_EQ(events.size(), 4u);  // c, then u for each approved refund.
+  std::vector<int64_t> before, after;
+  for (size_t i = 0; i < events.size(); ++i) {
+    auto json = nlohmann::json::parse(events[i][2].as<std::string>());
+    EXPECT_EQ(json["source"]["table"], "payments");
+    if (i == 0) {
+      EXPECT_EQ(events[i][1].as<std::string>(), "c");
+      EXPECT_TRUE(json["before"].is_null());
+      EXPECT_EQ(events[i][0].as<std::string>(), "payments.confirmations-0-0-0");
+      continue;
+    }
+    EXPECT_EQ(json["op"], "u");
+    before.push_back(json["before"]["refunded_amount_minor"].get<int64_t>());
+    after.push_back(json["after"]["refunded_amount_minor"].get<int64_t>());
+  }
+  EXPECT_EQ(before, (std::vector<int64_t>{0, 100, 300}));
+  EXPECT_EQ(after, (std::vector<int64_t>{100, 300, 1000}));
+  EXPECT_EQ(nlohmann::json::parse(events[3][2].as<std::string>())["after"]["status"], "REFUNDED");
+}
+
+TEST_F(PaymentsSinkTaskTest, UnwritableRecordIsFailedPreconditionAndNothingIsWritten) {
+  std::vector<PaymentConfirmation> in = {Confirmation("pay_a", "c1", "m1", 100),
+                                         Confirmation("pay_bad", "c2", "m1", 0)};  // Approved 0.
+  streams::Status s = PutAll(in, 0, std::nullopt);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments"), 0);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM sink_offsets"), 0);
+  streams::ConsumedRecord garbage;
+  garbage.topic = kTopic;
+  garbage.value = std::string("\xff\xff\xff not protobuf", 17);
+  EXPECT_EQ(task_->Validate(garbage).code(), StatusCode::kCorruption);
+}
+
+TEST_F(PaymentsSinkTaskTest, SerializationFailureFromAConcurrentTransactionIsRetried) {
+  ASSERT_TRUE(PutAll({Confirmation("pay_a", "c1", "m1", 100)}, 0, std::nullopt).ok());
+  {
+    pqxx::connection admin(uri_);
+    pqxx::nontransaction nt(admin);
+    nt.exec("ALTER DATABASE " + uri_.substr(uri_.rfind('/') + 1) +
+            " SET default_transaction_isolation = 'serializable'");
+  }
+  // New connections (as CockroachDB always does) run SERIALIZABLE.
+  pool_ = std::make_unique<streams::connect::ConnectionPool>(uri_, 2);
+  task_ = MakeTask();
+
+  // Another transaction holds the balance row; the sink's upsert waits for it
+  // and then fails with 40001 (its snapshot predates the other's commit).
+  pqxx::connection other(uri_);
+  pqxx::work txn(other);
+  txn.exec("UPDATE merchant_balances SET balance_minor = balance_minor + 1 WHERE merchant_id = 'm1'");
+  std::thread committer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    txn.commit();
+  });
+  streams::Status s = PutAll({Confirmation("pay_b", "c2", "m1", 10)}, 1, 1);
+  committer.join();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_GE(Metric("payments_sink_database_retries_total", "40001"), 1);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances"), 111);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments"), 2);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT next_offset FROM sink_offsets"), 2);
+}
+
+TEST_F(PaymentsSinkTaskTest, ConcurrentMigrationsApplyEachVersionOnce) {
+  std::string fresh = FreshDatabase(std::getenv("PG_TEST_URI"), "s_concurrent_migrations");
+  std::vector<std::thread> threads;
+  std::vector<streams::Status> results(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      streams::connect::ConnectionPool pool(fresh, 1);
+      prometheus::Registry registry;
+      PaymentsSinkTask task(&pool, {}, registry, nullptr);
+      results[i] = task.Migrate();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r;
+  EXPECT_EQ(ScalarQuery(fresh, "SELECT count(*) FROM payments_sink_migrations"), 2);
+  EXPECT_EQ(ScalarQuery(fresh, "SELECT count(*) FROM payments_outbox"), 0);
+}
+
+TEST_F(PaymentsSinkTaskTest, OutboxOffWritesNoEvents) {
+  PaymentsSinkTaskOptions options;
+  options.cdc_kafka = false;
+  options.cdc_webhook = false;
+  task_ = std::make_unique<PaymentsSinkTask>(pool_.get(), options, registry_, metrics_.get());
+  ASSERT_TRUE(PutAll({Confirmation("pay_a", "c1", "m1", 100)}, 0, std::nullopt).ok());
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox"), 0);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments"), 1);
+}
+
+}  // namespace
+}  // namespace payments_sink
