@@ -11,6 +11,7 @@
 //     rewritten on every request this got slower as N grew; now it must not.
 //   BM_NoHistoryControl/N: the same requests, each from a different customer:
 //     the same store traffic and store sizes without per-customer history.
+//   BM_RateLimitedFlood, BM_PanScan*: see their sections below.
 //
 // Run: build-<name>/bench/payments_bench  (or --benchmark_filter=Hot)
 // Counters: decisions_per_s = confirmations / wall time of piping and
@@ -25,13 +26,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "payments/pan.h"
 #include "payments/payments_config.h"
 #include "payments/payments_topology.h"
+#include "payments/validation.h"
 #include "payments/v1/payments.pb.h"
+#include "streams/state/key_value_store.h"
 #include "streams/test_driver.h"
 
 namespace payments {
@@ -255,6 +261,223 @@ BENCHMARK(BM_NoHistoryControl)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseManualTime();
+
+
+// ---------------------------------------------------------------- state under a flood
+//
+//   BM_RateLimitedFlood/1000000: one customer spends its burst (20 approvals),
+//     then sends 1,000,000 PAYMENTs with distinct idempotency keys within one
+//     second of event time: every one is RATE_LIMITED (checked). 100 other
+//     customers hold some state. Counters: live entries and bytes (key + value)
+//     of the three stores, and changelog records, before and after the flood.
+//     Before this version each of those declines stored an idempotency record.
+
+struct StateSize {
+  int64_t entries = 0;
+  int64_t bytes = 0;
+  int64_t changelog_records = 0;
+  std::map<std::string, int64_t> entries_by_store;
+};
+
+StateSize MeasureState(streams::TopologyTestDriver& driver) {
+  StateSize size;
+  for (std::string_view name : {kIdempotencyStoreName, kPaymentsStoreName, kCustomersStoreName}) {
+    const std::string store_name(name);
+    int64_t entries = 0;
+    if (streams::state::KeyValueStore* store = driver.GetStore(store_name)) {
+      auto it = store->Range("", "");
+      if (it.ok()) {
+        for (auto& i = *it; i->Valid(); i->Next()) {
+          ++entries;
+          size.bytes += static_cast<int64_t>(i->key().size() + i->value().size());
+        }
+      }
+    }
+    size.entries += entries;
+    size.entries_by_store[store_name] = entries;
+    size.changelog_records += static_cast<int64_t>(
+        driver.AllRecords(streams::Topology::ChangelogTopic("test-app", store_name)).size());
+  }
+  return size;
+}
+
+void BM_RateLimitedFlood(benchmark::State& st) {
+  const int64_t flood = st.range(0);
+  const PaymentsConfig config;  // defaults: burst 20, 60 per minute
+  const int64_t t0 = 1'700'000'000'000;
+  StateSize before;
+  StateSize after;
+  int64_t rate_limited = 0;
+  double seconds = 0;
+  for (auto _ : st) {
+    auto topology = BuildPaymentsTopology(config);
+    if (!topology.ok()) {
+      st.SkipWithError(topology.status().ToString().c_str());
+      return;
+    }
+    streams::TestDriverOptions options;
+    options.auto_commit = false;
+    auto driver = streams::TopologyTestDriver::Create(**topology, options);
+    if (!driver.ok()) {
+      st.SkipWithError(driver.status().ToString().c_str());
+      return;
+    }
+    auto& d = **driver;
+    auto pipe = [&](const Input& in) {
+      return d.PipeInput(config.requests_topic, in.key, in.value, streams::Timestamp(in.ts));
+    };
+    // Some state: 100 other customers, and the flooding customer's burst.
+    streams::Status warm_up = streams::Status::Ok();
+    for (int64_t i = 0; i < 100 && warm_up.ok(); ++i) {
+      warm_up = pipe(MakeInput("other-" + std::to_string(i), i, 500, "merchant-1", t0));
+    }
+    for (int64_t i = 0; i < config.rate_limit_burst && warm_up.ok(); ++i) {
+      warm_up = pipe(MakeInput("flooder", 1000 + i, 500, "merchant-1", t0));
+    }
+    if (warm_up.ok()) warm_up = d.Commit();
+    if (!warm_up.ok()) {
+      st.SkipWithError(warm_up.ToString().c_str());
+      return;
+    }
+    d.ReadOutput(config.confirmations_topic);
+    before = MeasureState(d);
+
+    const double wall = WallSeconds();
+    for (int64_t i = 0; i < flood; ++i) {
+      // 1,000 requests per millisecond: the bucket gets no whole token back.
+      streams::Status s = pipe(MakeInput("flooder", 10'000 + i, 500, "merchant-1", t0 + i / 1000));
+      if (s.ok() && (i + 1) % kRecordsPerCommit == 0) {
+        s = d.Commit();
+        for (const auto& record : d.ReadOutput(config.confirmations_topic)) {
+          payments::v1::PaymentConfirmation c;
+          if (record.value && c.ParseFromString(*record.value) &&
+              c.decline_code() == "RATE_LIMITED") {
+            ++rate_limited;
+          }
+        }
+      }
+      if (!s.ok()) {
+        st.SkipWithError(s.ToString().c_str());
+        return;
+      }
+    }
+    if (streams::Status s = d.Commit(); !s.ok()) {
+      st.SkipWithError(s.ToString().c_str());
+      return;
+    }
+    seconds = WallSeconds() - wall;
+    st.SetIterationTime(seconds);
+    after = MeasureState(d);
+  }
+  if (rate_limited != flood) {
+    st.SkipWithError("not every flood request was rate limited");
+    return;
+  }
+  st.counters["entries_before"] = static_cast<double>(before.entries);
+  st.counters["entries_after"] = static_cast<double>(after.entries);
+  st.counters["bytes_before"] = static_cast<double>(before.bytes);
+  st.counters["bytes_after"] = static_cast<double>(after.bytes);
+  st.counters["changelog_before"] = static_cast<double>(before.changelog_records);
+  st.counters["changelog_after"] = static_cast<double>(after.changelog_records);
+  st.counters["decisions_per_s"] = static_cast<double>(flood) / seconds;
+  std::printf(
+      "BM_RateLimitedFlood: %lld rate-limited requests; live entries (idempotency/payments/"
+      "customers) before %lld/%lld/%lld = %lld (%lld bytes), after %lld/%lld/%lld = %lld (%lld "
+      "bytes); changelog records before %lld, after %lld\n",
+      static_cast<long long>(rate_limited),
+      static_cast<long long>(before.entries_by_store["idempotency"]),
+      static_cast<long long>(before.entries_by_store["payments"]),
+      static_cast<long long>(before.entries_by_store["customers"]),
+      static_cast<long long>(before.entries), static_cast<long long>(before.bytes),
+      static_cast<long long>(after.entries_by_store["idempotency"]),
+      static_cast<long long>(after.entries_by_store["payments"]),
+      static_cast<long long>(after.entries_by_store["customers"]),
+      static_cast<long long>(after.entries), static_cast<long long>(after.bytes),
+      static_cast<long long>(before.changelog_records),
+      static_cast<long long>(after.changelog_records));
+}
+BENCHMARK(BM_RateLimitedFlood)
+    ->Arg(1'000'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime();
+
+// ---------------------------------------------------------------- PAN detector
+//
+//   BM_PanScanTypicalRequest: FindPanField over a typical valid request (ids,
+//     token, two metadata entries): the cost every request pays.
+//   BM_PanScanDigitHeavy: ContainsPan over digit-heavy strings without a card
+//     number (dates, phone numbers, IBANs, order ids, a 20-digit id, amounts).
+//   BM_PanScanWithPan: ContainsPan over strings that hold a card number in
+//     the formats the detector recognises.
+// Counter time_per_item: wall time per request / string.
+
+payments::v1::PaymentRequest TypicalRequest() {
+  payments::v1::PaymentRequest r;
+  r.set_idempotency_key("kabcx00012345");
+  r.set_customer_id("cust-000123");
+  r.set_merchant_id("m-0042");
+  r.set_kind(payments::v1::PAYMENT);
+  r.set_amount_minor(12345);
+  r.set_currency("EUR");
+  r.set_payment_method_token("tok_qwertyuiopasdfgh");
+  (*r.mutable_metadata())["channel"] = "web";
+  (*r.mutable_metadata())["order"] = "ord-123456";
+  return r;
+}
+
+// Wall time per item (shown in seconds with an SI prefix, e.g. 130n = 130 ns).
+benchmark::Counter NanosPerItem(double items) {
+  return benchmark::Counter(items, static_cast<benchmark::Counter::Flags>(
+                                       benchmark::Counter::kIsRate | benchmark::Counter::kInvert));
+}
+
+void BM_PanScanTypicalRequest(benchmark::State& st) {
+  const payments::v1::PaymentRequest request = TypicalRequest();
+  int64_t found = 0;
+  for (auto _ : st) {
+    auto field = FindPanField(request, request.customer_id());
+    found += field.has_value() ? 1 : 0;
+    benchmark::DoNotOptimize(field);
+  }
+  if (found != 0) st.SkipWithError("a typical request was flagged");
+  st.SetItemsProcessed(st.iterations());
+  st.counters["time_per_item"] = NanosPerItem(static_cast<double>(st.iterations()));
+}
+BENCHMARK(BM_PanScanTypicalRequest);
+
+void ScanStrings(benchmark::State& st, const std::vector<std::string>& strings, bool expect_pan) {
+  int64_t mismatches = 0;
+  for (auto _ : st) {
+    for (const std::string& s : strings) {
+      const bool pan = ContainsPan(s);
+      mismatches += pan != expect_pan ? 1 : 0;
+      benchmark::DoNotOptimize(pan);
+    }
+  }
+  if (mismatches != 0) st.SkipWithError("unexpected detector result");
+  const auto items = static_cast<double>(st.iterations() * strings.size());
+  st.SetItemsProcessed(static_cast<int64_t>(items));
+  st.counters["time_per_item"] = NanosPerItem(items);
+}
+
+void BM_PanScanDigitHeavy(benchmark::State& st) {
+  ScanStrings(st,
+              {"order 2024-01-15 12345678 qty 3", "+1 555 0100 ext. 42",
+               "DE89 3704 0044 0532 0130 00", "ref 41111111111111111315 end",
+               "invoice 2024/0001/000123", "10.00 20.00 30.00 40.00", "2024-01-15T10:30:00.123Z",
+               "ord-123456", "tel 030 1234 5678", "12345678901234567890123"},
+              false);
+}
+BENCHMARK(BM_PanScanDigitHeavy);
+
+void BM_PanScanWithPan(benchmark::State& st) {
+  ScanStrings(st,
+              {"4111111111111111", "card 4111 1111 1111 1111 ok", "4111-1111-1111-1111",
+               "x5555555555554444y", "378282246310005"},
+              true);
+}
+BENCHMARK(BM_PanScanWithPan);
 
 }  // namespace
 }  // namespace payments

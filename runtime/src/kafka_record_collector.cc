@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "streams/stream_task.h"
@@ -84,6 +85,10 @@ Status KafkaRecordCollector::Send(ProducedRecord record) {
   size_t key_len = record.key ? record.key->size() : 0;
   void* value_ptr = record.value ? record.value->data() : nullptr;
   size_t value_len = record.value ? record.value->size() : 0;
+  // A record without a timestamp (negative: a dead-lettered input the producer
+  // sent without one) is written with 0, which librdkafka replaces by the time
+  // of sending; Kafka rejects negative timestamps.
+  const int64_t timestamp = std::max<int64_t>(0, record.timestamp.millis());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (true) {
     rd_kafka_resp_err_t err;
@@ -91,13 +96,13 @@ Status KafkaRecordCollector::Send(ProducedRecord record) {
       err = rd_kafka_producev(
           producer_, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(partition),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key_ptr, key_len),
-          RD_KAFKA_V_VALUE(value_ptr, value_len), RD_KAFKA_V_TIMESTAMP(record.timestamp.millis()),
+          RD_KAFKA_V_VALUE(value_ptr, value_len), RD_KAFKA_V_TIMESTAMP(timestamp),
           RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     } else {
       err = rd_kafka_producev(
           producer_, RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_PARTITION(partition),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key_ptr, key_len),
-          RD_KAFKA_V_VALUE(value_ptr, value_len), RD_KAFKA_V_TIMESTAMP(record.timestamp.millis()),
+          RD_KAFKA_V_VALUE(value_ptr, value_len), RD_KAFKA_V_TIMESTAMP(timestamp),
           RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;

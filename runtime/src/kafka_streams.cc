@@ -214,6 +214,10 @@ Result<std::map<std::string, int32_t>> KafkaStreamsImpl::PrepareTopics() {
     t.partitions = *partitions;
     t.replication_factor = config_.replication_factor();
     t.config["cleanup.policy"] = "compact";
+    // Restore derives stream time from changelog timestamps: they must be the
+    // records' own (CreateTime), never the broker's append time, whatever the
+    // broker's default (log.message.timestamp.type).
+    t.config["message.timestamp.type"] = "CreateTime";
     to_create.push_back(std::move(t));
   }
   if (!to_create.empty()) {
@@ -229,8 +233,8 @@ Result<std::map<std::string, int32_t>> KafkaStreamsImpl::PrepareTopics() {
     Status created = internal::CreateTopics(admin.get(), to_create, kStartTimeout);
     if (!created.ok()) {
       return created.WithContext(
-          "creating changelog topics (create them with cleanup.policy=compact "
-          "and " +
+          "creating changelog topics (create them with cleanup.policy=compact, "
+          "message.timestamp.type=CreateTime and " +
           std::to_string(*partitions) + " partitions)");
     }
     STREAMS_ASSIGN_OR_RETURN(counts, internal::FetchPartitionCounts(admin.get(), kStartTimeout));

@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace streams::runtime::internal {
@@ -230,6 +233,56 @@ PartitionList MakePartitionList(const std::map<TopicPartition, std::optional<Off
     if (offset) p->offset = offset->value();
   }
   return list;
+}
+
+rd_kafka_resp_err_t QueryWatermarks(rd_kafka_t* rk, const TopicPartition& tp, int64_t* low,
+                                    int64_t* high, int timeout_ms) {
+  // ListOffsets "timestamps": -2 the earliest offset, -1 the end.
+  int64_t result[2] = {0, 0};
+  const int64_t logical[2] = {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END};
+  for (int i = 0; i < 2; ++i) {
+    PartitionList list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition.value())->offset =
+        logical[i];
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, list.get(), timeout_ms);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return err;
+    result[i] = list->elems[0].offset;
+  }
+  *low = std::max<int64_t>(0, result[0]);
+  *high = std::max(*low, result[1]);
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void SetOffsetMetadata(rd_kafka_topic_partition_t* partition, std::string_view metadata) {
+  if (partition->metadata != nullptr) free(partition->metadata);
+  partition->metadata = nullptr;
+  partition->metadata_size = 0;
+  if (metadata.empty()) return;
+  // librdkafka frees it with free() when the list is destroyed.
+  partition->metadata = malloc(metadata.size());
+  if (partition->metadata == nullptr) return;  // Out of memory: committed without metadata.
+  memcpy(partition->metadata, metadata.data(), metadata.size());
+  partition->metadata_size = metadata.size();
+}
+
+namespace {
+constexpr std::string_view kStreamTimeMetadataPrefix = "streams.v1;stream_time=";
+}  // namespace
+
+std::string EncodeStreamTimeMetadata(Timestamp stream_time) {
+  return std::string(kStreamTimeMetadataPrefix) + std::to_string(stream_time.millis());
+}
+
+std::optional<Timestamp> DecodeStreamTimeMetadata(std::string_view metadata) {
+  if (metadata.substr(0, kStreamTimeMetadataPrefix.size()) != kStreamTimeMetadataPrefix) {
+    return std::nullopt;
+  }
+  std::string_view digits = metadata.substr(kStreamTimeMetadataPrefix.size());
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size() || value < 0) return std::nullopt;
+  return Timestamp(value);
 }
 
 int TimeoutMs(std::chrono::milliseconds timeout) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,24 @@ Status CreateTopics(rd_kafka_t* rk, const std::vector<NewTopic>& topics,
 
 // Builds a partition list; offsets set when given.
 PartitionList MakePartitionList(const std::map<TopicPartition, std::optional<Offset>>& partitions);
+
+// The low and high watermarks of a partition (high: the high watermark for a
+// read_uncommitted client, the last stable offset for read_committed), asked
+// with ListOffsets through rd_kafka_offsets_for_times, which honours
+// `timeout_ms` (rd_kafka_query_watermark_offsets waits for the request's
+// socket timeout and retries timed-out requests, so with the leader down it
+// may never return). Errors: the librdkafka error (_TIMED_OUT, ...).
+rd_kafka_resp_err_t QueryWatermarks(rd_kafka_t* rk, const TopicPartition& tp, int64_t* low,
+                                    int64_t* high, int timeout_ms);
+
+// Sets a partition's offset metadata (a copy; freed with the list).
+void SetOffsetMetadata(rd_kafka_topic_partition_t* partition, std::string_view metadata);
+
+// Offset metadata that carries a task's stream time, committed with the input
+// offsets ("streams.v1;stream_time=<ms>"), and its decoding: std::nullopt for
+// metadata in another format (written by another client) or none.
+std::string EncodeStreamTimeMetadata(Timestamp stream_time);
+std::optional<Timestamp> DecodeStreamTimeMetadata(std::string_view metadata);
 
 // Milliseconds as int for librdkafka timeouts (clamped).
 int TimeoutMs(std::chrono::milliseconds timeout);

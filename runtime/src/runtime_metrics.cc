@@ -94,6 +94,21 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
                             .Name("streams_delivery_errors_total")
                             .Help("Records whose delivery failed (each fails its cycle)")
                             .Register(r);
+    processing_exceptions_ =
+        &prometheus::BuildCounter()
+             .Name("streams_processing_exceptions_total")
+             .Help("Records whose processing failed for good, by the handler's action")
+             .Register(r);
+    assignment_retries_ = &prometheus::BuildCounter()
+                               .Name("streams_assignment_retries_total")
+                               .Help("Assignments not taken because of a transient error "
+                                     "(the thread rejoined the group)")
+                               .Register(r);
+    client_queue_events_ = &prometheus::BuildGauge()
+                                .Name("streams_client_queue_events")
+                                .Help("Events waiting in a Kafka client's queue")
+                                .Register(r);
+    assignment_retries_series_ = &assignment_retries_->Add({});
     commit_duration_series_ = &commit_duration_->Add({}, CommitBuckets());
     committed_series_ = &transactions_->Add({{"result", "committed"}});
     aborted_series_ = &transactions_->Add({{"result", "aborted"}});
@@ -116,7 +131,8 @@ RuntimeMetrics::~RuntimeMetrics() {
     if (it == GlobalRefs().end() || --it->second > 0) continue;
     GlobalRefs().erase(it);
     if (key.family == consumer_lag_ || key.family == restore_remaining_ ||
-        key.family == store_bytes_ || key.family == store_entries_) {
+        key.family == store_bytes_ || key.family == store_entries_ ||
+        key.family == client_queue_events_) {
       static_cast<prometheus::Family<prometheus::Gauge>*>(const_cast<void*>(key.family))
           ->Remove(static_cast<prometheus::Gauge*>(series));
     }
@@ -273,6 +289,29 @@ void RuntimeMetrics::AddDeliveryErrors(uint64_t count) {
   if (delivery_errors_series_ != nullptr && count > 0) {
     delivery_errors_series_->Increment(static_cast<double>(count));
   }
+}
+
+}  // namespace streams::runtime::internal
+
+namespace streams::runtime::internal {
+
+void RuntimeMetrics::AddProcessingException(const std::string& action) {
+  if (!registry_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto* c = AcquireCounter(processing_exceptions_, {{"action", action}});
+  if (c != nullptr) c->Increment();
+}
+
+void RuntimeMetrics::AddAssignmentRetry() {
+  if (assignment_retries_series_ != nullptr) assignment_retries_series_->Increment();
+}
+
+void RuntimeMetrics::SetClientQueueEvents(const std::string& thread, const std::string& client,
+                                          int64_t events) {
+  if (!registry_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto* g = AcquireGauge(client_queue_events_, {{"thread", thread}, {"client", client}});
+  if (g != nullptr) g->Set(static_cast<double>(events));
 }
 
 }  // namespace streams::runtime::internal

@@ -51,6 +51,13 @@ class RuntimeMetrics {
   void AddDeadLetters(const std::string& topic, uint64_t count);
   void AddTasksAssigned(int64_t delta);
   void AddDeliveryErrors(uint64_t count);
+  // A record whose processing failed for good; action "dead_letter" or "fail".
+  void AddProcessingException(const std::string& action);
+  // An assignment that could not be taken (transient error; the thread rejoins).
+  void AddAssignmentRetry();
+  // Events waiting in a client's main queue (thread, client = consumer,
+  // restore-consumer, offsets, producer).
+  void SetClientQueueEvents(const std::string& thread, const std::string& client, int64_t events);
 
  private:
   struct SeriesKey {
@@ -77,6 +84,9 @@ class RuntimeMetrics {
   prometheus::Family<prometheus::Counter>* dead_letters_ = nullptr;
   prometheus::Family<prometheus::Gauge>* tasks_assigned_ = nullptr;
   prometheus::Family<prometheus::Counter>* delivery_errors_ = nullptr;
+  prometheus::Family<prometheus::Counter>* processing_exceptions_ = nullptr;
+  prometheus::Family<prometheus::Counter>* assignment_retries_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* client_queue_events_ = nullptr;
 
   prometheus::Histogram* commit_duration_series_ = nullptr;
   prometheus::Counter* committed_series_ = nullptr;
@@ -85,6 +95,7 @@ class RuntimeMetrics {
   prometheus::Histogram* e2e_latency_series_ = nullptr;
   prometheus::Gauge* tasks_assigned_series_ = nullptr;
   prometheus::Counter* delivery_errors_series_ = nullptr;
+  prometheus::Counter* assignment_retries_series_ = nullptr;
 
   std::mutex mutex_;
   // Series this instance holds a reference on.

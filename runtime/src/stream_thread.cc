@@ -5,15 +5,21 @@
 #include <algorithm>
 #include <thread>
 
+#include "fault_injection.h"
 #include "streams/state/task_state.h"
 
 namespace streams::runtime::internal {
+
+FaultInjection& Faults() {
+  static FaultInjection faults;
+  return faults;
+}
+
 namespace {
 
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr milliseconds kMetadataTimeout(10000);
 constexpr milliseconds kStateMetricsInterval(5000);
 
 std::string PartitionListString(const rd_kafka_topic_partition_list_t* list) {
@@ -25,14 +31,16 @@ std::string PartitionListString(const rd_kafka_topic_partition_list_t* list) {
   return out.empty() ? "(none)" : out;
 }
 
-ConsumedRecord ToConsumedRecord(const rd_kafka_message_t* m, const Clock* clock) {
+ConsumedRecord ToConsumedRecord(const rd_kafka_message_t* m) {
   ConsumedRecord r;
   r.topic = rd_kafka_topic_name(m->rkt);
   r.partition = Partition(m->partition);
   r.offset = Offset(m->offset);
   rd_kafka_timestamp_type_t type;
   int64_t ts = rd_kafka_message_timestamp(m, &type);
-  r.timestamp = ts >= 0 ? Timestamp(ts) : clock->Now();
+  // -1 when the producer set none: kept, so the task judges it (TimestampCheck::kInvalid)
+  // the same way on every replay instead of substituting the wall clock.
+  r.timestamp = Timestamp(ts);
   if (m->key != nullptr) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
   if (m->payload != nullptr) r.value.emplace(static_cast<const char*>(m->payload), m->len);
   rd_kafka_headers_t* headers = nullptr;
@@ -133,6 +141,11 @@ Status StreamThread::CreateRestoreConsumer() {
   // commit marker of the task's last transaction. The restore consumer is
   // assigned only while restoring, so short long polls cost nothing otherwise.
   props.emplace("fetch.wait.max.ms", "10");
+  // These two clients make only short requests (watermark lookups, fetches
+  // that wait 10 ms), so a request to a broker that is down times out after
+  // the lookup timeout instead of socket.timeout.ms (60 s).
+  const std::string lookup_ms = std::to_string(config_.offsets_lookup_timeout().count());
+  props.emplace("socket.timeout.ms", lookup_ms);
   STREAMS_ASSIGN_OR_RETURN(KafkaConf conf, MakeConf(props, name_ + "-restore-consumer"));
   STREAMS_ASSIGN_OR_RETURN(restore_consumer_, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
   rd_kafka_poll_set_consumer(restore_consumer_.get());
@@ -144,6 +157,7 @@ Status StreamThread::CreateRestoreConsumer() {
   auto offsets_props = config_.KafkaProperties(ClientKind::kRestoreConsumer);
   offsets_props["isolation.level"] = "read_uncommitted";
   offsets_props["enable.auto.commit"] = "false";
+  offsets_props.emplace("socket.timeout.ms", lookup_ms);
   STREAMS_ASSIGN_OR_RETURN(KafkaConf offsets_conf, MakeConf(offsets_props, name_ + "-offsets"));
   STREAMS_ASSIGN_OR_RETURN(offsets_client_, NewClient(RD_KAFKA_CONSUMER, std::move(offsets_conf)));
   return Status::Ok();
@@ -267,17 +281,7 @@ void StreamThread::Run() {
   if (!init.ok()) {
     if (!stop_requested_.load()) Fail(init);
   } else {
-    PartitionList topics(rd_kafka_topic_partition_list_new(
-        static_cast<int>(shared_->topology->source_topics().size())));
-    for (const auto& topic : shared_->topology->source_topics()) {
-      rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
-    }
-    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), topics.get());
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      Fail(KafkaStatus(err, "subscribe"));
-    } else {
-      SetState(State::kRebalancing);
-    }
+    Subscribe();
   }
   cycle_start_ = shared_->clock->Now();
   while (!stop_requested_.load() && state_.load() != State::kError) {
@@ -295,14 +299,26 @@ void StreamThread::Run() {
   }
   CloseAllTasks(/*clean=*/!failed);
   if (consumer_) {
-    rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
+    // Unsubscribe first, then close, then destroy, on every path. A rejoin
+    // (after a fencing or a failed assignment) whose subscribe librdkafka
+    // postponed because a rebalance was in progress would otherwise be applied
+    // while the consumer closes, and destroying a consumer that is still
+    // subscribed aborts the process (rd_kafka_cgrp_destroy_final:
+    // !rkcg->rkcg_subscription). unsubscribe drops a postponed subscribe.
+    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(consumer_.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::warn("[{}] unsubscribe: {}", name_, rd_kafka_err2str(err));
+    }
+    err = rd_kafka_consumer_close(consumer_.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       spdlog::warn("[{}] consumer close: {}", name_, rd_kafka_err2str(err));
     }
     consumer_.reset();
   }
   if (restore_consumer_) {
-    rd_kafka_consumer_close(restore_consumer_.get());
+    // Deliberately ignored: the restore consumer never subscribes; closing it
+    // only drops its assignment.
+    (void)rd_kafka_consumer_close(restore_consumer_.get());
     restore_consumer_.reset();
   }
   offsets_client_.reset();
@@ -349,6 +365,10 @@ bool StreamThread::CommitDue() const {
 }
 
 void StreamThread::RunOnce() {
+  if (rejoin_requested_ && SteadyClock::now() >= rejoin_not_before_) {
+    Rejoin();
+    return;
+  }
   const bool restoring = !restoring_.empty();
   milliseconds timeout = restoring ? milliseconds(0) : config_.poll_timeout();
   if (!restoring && HasCycleWork()) {
@@ -375,19 +395,8 @@ void StreamThread::RunOnce() {
     }
   }
   if (state_.load() == State::kError) return;
-  if (rejoin_requested_) {
-    rejoin_requested_ = false;
-    spdlog::info("[{}] rejoining the group", name_);
-    rd_kafka_unsubscribe(consumer_.get());
-    PartitionList topics(rd_kafka_topic_partition_list_new(1));
-    for (const auto& topic : shared_->topology->source_topics()) {
-      rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
-    }
-    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), topics.get());
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) Fail(KafkaStatus(err, "subscribe"));
-    SetState(State::kRebalancing);
-    return;
-  }
+  PollAuxiliaryClients();
+  if (rejoin_requested_) return;  // At the next round, after its backoff.
 
   if (!restoring_.empty()) {
     RestoreStep(polled > 0 ? milliseconds(0) : std::min(config_.poll_timeout(), milliseconds(50)));
@@ -423,6 +432,22 @@ void StreamThread::RunOnce() {
   }
 }
 
+void StreamThread::PollAuxiliaryClients() {
+  // The restore consumer is polled by RestoreStep while restoring; otherwise
+  // its queue (errors, rebalance-free consumer events) is served here.
+  if (restore_consumer_ && restoring_.empty()) {
+    while (rd_kafka_message_t* m = rd_kafka_consumer_poll(restore_consumer_.get(), 0)) {
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        spdlog::debug("[{}] restore consumer: {}", name_, rd_kafka_message_errstr(m));
+      }
+      rd_kafka_message_destroy(m);
+    }
+  }
+  // The offsets client is never assigned; its main queue (error events) is
+  // served by rd_kafka_poll.
+  if (offsets_client_) rd_kafka_poll(offsets_client_.get(), 0);
+}
+
 void StreamThread::ProcessMessage(rd_kafka_message_t* message) {
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
@@ -448,16 +473,47 @@ void StreamThread::ProcessMessage(rd_kafka_message_t* message) {
   if (position != positions_.end() && Offset(message->offset) < position->second) {
     return;  // Already processed (a record fetched before a seek).
   }
-  ConsumedRecord record = ToConsumedRecord(message, shared_->clock);
-  Status status = entry->second.task->Process(record);
-  if (!status.ok()) {
-    HandleCycleError(
-        status.WithContext("processing " + tp.ToString() + "@" + std::to_string(message->offset)));
-    return;
+  ConsumedRecord record = ToConsumedRecord(message);
+  const std::string where = tp.ToString() + "@" + std::to_string(message->offset);
+  const Status* poison = nullptr;
+  if (auto p = poison_.find(tp); p != poison_.end()) {
+    if (auto o = p->second.find(record.offset); o != p->second.end()) poison = &o->second;
+  }
+  if (poison != nullptr) {
+    // The replay of a cycle aborted because this record failed for good.
+    Status dead = entry->second.task->DeadLetterRecord(record, *poison);
+    if (!dead.ok()) {
+      HandleCycleError(dead.WithContext("dead-lettering " + where));
+      return;
+    }
+  } else {
+    Status status = entry->second.task->Process(record);
+    if (!status.ok()) {
+      status = status.WithContext("processing " + where);
+      if (!IsPermanentRecordError(status)) {
+        HandleCycleError(status);
+        return;
+      }
+      if (config_.processing_exception_handler() == ProcessingExceptionHandler::kFail) {
+        shared_->metrics->AddProcessingException("fail");
+        Fail(status.WithContext("processing.exception.handler=fail"));
+        return;
+      }
+      shared_->metrics->AddProcessingException("dead_letter");
+      spdlog::warn("[{}] {} cannot be processed: {}; the cycle is replayed with it dead-lettered",
+                   name_, where, status.ToString());
+      poison_[tp].insert_or_assign(record.offset, status);
+      AbortCycle(status, /*backoff=*/false);
+      return;
+    }
   }
   positions_.insert_or_assign(tp, Offset(message->offset + 1));
   ++cycle_records_;
-  cycle_timestamps_.push_back(record.timestamp.millis());
+  if (record.timestamp.millis() >= 0) cycle_timestamps_.push_back(record.timestamp.millis());
+}
+
+bool StreamThread::IsPermanentRecordError(const Status& status) {
+  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kCorruption;
 }
 
 // ---------------------------------------------------------------------------
@@ -505,6 +561,13 @@ Status StreamThread::CommitCycle() {
 
   // Bookkeeping and metrics of the committed cycle.
   for (const auto& [tp, offset] : positions_) committed_positions_.insert_or_assign(tp, offset);
+  for (auto& [tp, records] : poison_) {
+    auto committed = committed_positions_.find(tp);
+    if (committed == committed_positions_.end()) continue;
+    // Dead-lettered and committed.
+    records.erase(records.begin(), records.lower_bound(committed->second));
+  }
+  std::erase_if(poison_, [](const auto& entry) { return entry.second.empty(); });
   const Timestamp now = shared_->clock->Now();
   std::vector<double> latencies;
   latencies.reserve(cycle_timestamps_.size());
@@ -537,39 +600,35 @@ Status StreamThread::CommitCycle() {
   UpdateLagAndStateMetrics(/*state_metrics=*/false);
 
   for (Partition partition : broken) {
-    // Local state is behind Kafka: reopen the task and restore it.
-    auto it = tasks_.find(partition);
-    if (it == tasks_.end()) continue;
-    (void)it->second.task->Close(false);
-    auto reopened = OpenTask(partition);
+    Status reopened = ReopenTask(partition);
     if (!reopened.ok()) {
-      Fail(reopened.status());
-      return reopened.status();
+      RejoinOrFail(reopened);
+      return reopened;
     }
-    it->second.task = std::move(*reopened);
-    auto must_restore = BeginRestore(partition, it->second);
-    if (!must_restore.ok()) {
-      Fail(must_restore.status());
-      return must_restore.status();
-    }
-    if (*must_restore) {
-      rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-      for (const auto& tp : it->second.inputs) {
-        rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition.value());
-      }
-      rd_kafka_pause_partitions(consumer_.get(), list);
-      rd_kafka_topic_partition_list_destroy(list);
-      ReassignRestoreConsumer();
-      SetState(State::kRestoring);
-    } else {
-      Status init = it->second.task->InitializeProcessors();
-      if (!init.ok()) {
-        Fail(init);
-        return init;
-      }
-    }
-    UpdatePublishedTasks();
   }
+  return Status::Ok();
+}
+
+Status StreamThread::ReopenTask(Partition partition) {
+  // Local state is behind Kafka: reopen the task and restore it.
+  auto it = tasks_.find(partition);
+  if (it == tasks_.end()) return Status::Ok();
+  const std::string task_name = TaskId{partition}.ToString();
+  // Just committed to Kafka with the offsets; the reopened task resumes from it.
+  const std::optional<Timestamp> stream_time = it->second.task->stream_time();
+  (void)it->second.task->Close(false);  // Deliberately ignored: the task is reopened below.
+  STREAMS_ASSIGN_OR_RETURN(it->second.task, OpenTask(partition));
+  STREAMS_ASSIGN_OR_RETURN(bool must_restore, BeginRestore(partition, it->second));
+  if (stream_time) STREAMS_RETURN_IF_ERROR(it->second.task->AdoptCommittedStreamTime(*stream_time));
+  if (must_restore) {
+    STREAMS_RETURN_IF_ERROR(SetPaused(it->second.inputs, /*pause=*/true));
+    ReassignRestoreConsumer();
+    SetState(State::kRestoring);
+  } else {
+    STREAMS_RETURN_IF_ERROR(
+        it->second.task->InitializeProcessors().WithContext("initializing task " + task_name));
+  }
+  UpdatePublishedTasks();
   return Status::Ok();
 }
 
@@ -608,6 +667,13 @@ Status StreamThread::CommitTransactional() {
   const std::map<TopicPartition, std::optional<Offset>> offsets = UncommittedPositions();
   if (!offsets.empty()) {
     PartitionList list = MakePartitionList(offsets);
+    // The tasks' stream time travels with the offsets (as in Kafka Streams),
+    // so the next owner knows it even when the last records wrote no changelog.
+    for (int i = 0; i < list->cnt; ++i) {
+      SetOffsetMetadata(&list->elems[i],
+                        CommitMetadataFor(TopicPartition{list->elems[i].topic,
+                                                         Partition(list->elems[i].partition)}));
+    }
     rd_kafka_consumer_group_metadata_t* metadata =
         rd_kafka_consumer_group_metadata(consumer_.get());
     Status sent = RetryTxnCall(
@@ -635,6 +701,11 @@ Status StreamThread::CommitAtLeastOnce() {
   milliseconds backoff(20);
   while (true) {
     PartitionList list = MakePartitionList(offsets);
+    for (int i = 0; i < list->cnt; ++i) {
+      SetOffsetMetadata(&list->elems[i],
+                        CommitMetadataFor(TopicPartition{list->elems[i].topic,
+                                                         Partition(list->elems[i].partition)}));
+    }
     rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), list.get(), /*async=*/0);
     for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
       err = list->elems[i].err;
@@ -677,7 +748,7 @@ void StreamThread::ReportDeliveryErrors() {
   shared_->stats->Add([delta](KafkaStreamsStats& s) { s.delivery_errors += delta; });
 }
 
-void StreamThread::AbortCycle(const Status& reason) {
+void StreamThread::AbortCycle(const Status& reason, bool backoff_before_retry) {
   ++consecutive_aborts_;
   ReportDeliveryErrors();
   spdlog::warn("[{}] aborting the cycle ({} input records): {}", name_, cycle_records_,
@@ -704,11 +775,22 @@ void StreamThread::AbortCycle(const Status& reason) {
     }
   }
   positions_ = committed_positions_;
-  Seek(rewind);
   collector_.EndCycle();
   cycle_records_ = 0;
   cycle_timestamps_.clear();
   cycle_start_ = shared_->clock->Now();
+  Status sought = Seek(rewind);
+  if (!sought.ok()) {
+    // The consumer would go on from its fetch position and the aborted records
+    // would never be processed again, while later offsets get committed past
+    // them: nothing runs on these positions.
+    CloseAllTasks(/*clean=*/true);
+    if (!in_rebalance_) {
+      RequestRejoin(sought.WithContext("rewinding the input after an abort"), milliseconds(0));
+    }
+    return;
+  }
+  if (!backoff_before_retry) return;
   // Back off a little before retrying the same input.
   milliseconds backoff =
       std::min(milliseconds(25LL << std::min(consecutive_aborts_ - 1, 7)), milliseconds(2000));
@@ -759,6 +841,7 @@ void StreamThread::CloseAllTasks(bool clean) {
   restoring_.clear();
   positions_.clear();
   committed_positions_.clear();
+  poison_.clear();
   collector_.EndCycle();
   cycle_records_ = 0;
   cycle_timestamps_.clear();
@@ -766,24 +849,49 @@ void StreamThread::CloseAllTasks(bool clean) {
   UpdatePublishedTasks();
 }
 
-void StreamThread::Seek(const std::map<TopicPartition, Offset>& offsets) {
-  if (offsets.empty() || !consumer_) return;
+Status StreamThread::Seek(const std::map<TopicPartition, Offset>& offsets) {
+  if (offsets.empty() || !consumer_) return Status::Ok();
   std::map<TopicPartition, std::optional<Offset>> with_offsets(offsets.begin(), offsets.end());
   PartitionList list = MakePartitionList(with_offsets);
-  KafkaError error(rd_kafka_seek_partitions(consumer_.get(), list.get(), 5000));
-  if (error) {
-    spdlog::error("[{}] seek: {}", name_, rd_kafka_error_string(error.get()));
+  if (Faults().fail_seeks.load() > 0 && Faults().fail_seeks.fetch_sub(1) > 0) {
+    return Status::Unavailable("seek: injected failure (test)");
   }
+  KafkaError error(rd_kafka_seek_partitions(consumer_.get(), list.get(), 5000));
+  if (error) return KafkaStatus(error.get(), "seek " + PartitionListString(list.get()));
   for (int i = 0; i < list->cnt; ++i) {
     if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      spdlog::error("[{}] seek {}-{} to {}: {}", name_, list->elems[i].topic,
-                    list->elems[i].partition, list->elems[i].offset,
-                    rd_kafka_err2str(list->elems[i].err));
+      return KafkaStatus(list->elems[i].err, "seek " + std::string(list->elems[i].topic) + "-" +
+                                                 std::to_string(list->elems[i].partition) +
+                                                 " to " + std::to_string(list->elems[i].offset));
     }
   }
+  return Status::Ok();
+}
+
+std::string StreamThread::CommitMetadataFor(const TopicPartition& tp) const {
+  auto it = tasks_.find(tp.partition);
+  if (it == tasks_.end() || it->second.restoring) return {};
+  std::optional<Timestamp> stream_time = it->second.task->stream_time();
+  return stream_time ? EncodeStreamTimeMetadata(*stream_time) : std::string();
 }
 
 void StreamThread::UpdateLagAndStateMetrics(bool state_metrics) {
+  // Event queues of the clients: a client whose queue is not served grows it
+  // without bound (errors, logs, rebalance events).
+  const auto queue_events = [](rd_kafka_t* rk, bool consumer) -> int64_t {
+    if (rk == nullptr) return 0;
+    rd_kafka_queue_t* queue = consumer ? rd_kafka_queue_get_consumer(rk) : rd_kafka_queue_get_main(rk);
+    if (queue == nullptr) return 0;
+    const int64_t length = static_cast<int64_t>(rd_kafka_queue_length(queue));
+    rd_kafka_queue_destroy(queue);
+    return length;
+  };
+  shared_->metrics->SetClientQueueEvents(name_, "consumer", queue_events(consumer_.get(), true));
+  shared_->metrics->SetClientQueueEvents(name_, "restore-consumer",
+                                         queue_events(restore_consumer_.get(), true));
+  shared_->metrics->SetClientQueueEvents(name_, "offsets",
+                                         queue_events(offsets_client_.get(), false));
+  shared_->metrics->SetClientQueueEvents(name_, "producer", queue_events(producer_.get(), false));
   for (auto& [partition, entry] : tasks_) {
     for (const auto& tp : entry.inputs) {
       int64_t low = 0, high = 0;
@@ -839,22 +947,113 @@ void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
   shared_->stats->Add([](KafkaStreamsStats& s) { s.rebalances += 1; });
   spdlog::info("[{}] assigned: {}", name_, PartitionListString(partitions));
   if (!tasks_.empty()) CloseAllTasks(/*clean=*/true);  // Eager: should be empty already.
-
-  // Committed offsets of the group (absent: none committed).
-  PartitionList committed(rd_kafka_topic_partition_list_copy(partitions));
-  rd_kafka_resp_err_t err =
-      rd_kafka_committed(consumer_.get(), committed.get(), TimeoutMs(kMetadataTimeout));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("[{}] fetching committed offsets failed: {}; using local checkpoints", name_,
-                 rd_kafka_err2str(err));
+  if (stop_requested_.load()) {
+    // Stopping (the assignment arrived while closing): take nothing.
+    AssignNothing();
+    return;
   }
-  std::map<TopicPartition, int64_t> committed_offsets;
+  Status status = AssignTasks(partitions);
+  if (status.ok()) {
+    consecutive_assignment_failures_ = 0;
+    SetState(restoring_.empty() ? State::kRunning : State::kRestoring);
+    return;
+  }
+  // Nothing of a failed assignment is kept: no task runs on positions or
+  // state that could not be established.
+  CloseAllTasks(/*clean=*/false);
+  AssignNothing();
+  if (stop_requested_.load()) return;
+  RejoinOrFail(status.WithContext("taking the assignment"));
+}
+
+void StreamThread::RejoinOrFail(const Status& status) {
+  const StatusCode code = status.code();
+  const bool transient = code == StatusCode::kUnavailable || code == StatusCode::kTimedOut ||
+                         code == StatusCode::kIoError || code == StatusCode::kAborted;
+  if (!transient) {
+    Fail(status);
+    return;
+  }
+  CloseAllTasks(/*clean=*/true);
+  ++consecutive_assignment_failures_;
+  shared_->metrics->AddAssignmentRetry();
+  const milliseconds backoff = std::min(
+      milliseconds(250LL << std::min(consecutive_assignment_failures_ - 1, 6)), milliseconds(10000));
+  RequestRejoin(status, backoff);
+}
+
+void StreamThread::AssignNothing() {
+  // An empty list, not NULL: under the eager protocol librdkafka waits for an
+  // assign() call after an assignment, and assign(NULL) there is an unassign
+  // that leaves the group state waiting (every later subscribe would be
+  // postponed forever).
+  PartitionList empty(rd_kafka_topic_partition_list_new(0));
+  rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), empty.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("[{}] assigning no partitions: {}", name_, rd_kafka_err2str(err));
+  }
+}
+
+Status StreamThread::RetryLookup(const std::function<rd_kafka_resp_err_t(int)>& lookup,
+                                 const std::string& what) {
+  const milliseconds attempt = config_.offsets_lookup_timeout();
+  const auto deadline = SteadyClock::now() + attempt * 6;
+  milliseconds backoff(100);
+  for (int attempts = 1;; ++attempts) {
+    rd_kafka_resp_err_t err = lookup(TimeoutMs(attempt));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (attempts > 1) spdlog::info("[{}] {}: succeeded after {} attempts", name_, what, attempts);
+      return Status::Ok();
+    }
+    Status status = KafkaStatus(err, what);
+    if (stop_requested_.load()) return Status::Aborted("stopping: " + status.message());
+    if (SteadyClock::now() + backoff > deadline) {
+      return Status(status.code() == StatusCode::kTimedOut ? StatusCode::kTimedOut
+                                                           : StatusCode::kUnavailable,
+                    status.message() + " (" + std::to_string(attempts) + " attempts)");
+    }
+    spdlog::warn("[{}] {} (attempt {}); retrying in {} ms", name_, status.message(), attempts,
+                 backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, milliseconds(2000));
+  }
+}
+
+Result<std::map<TopicPartition, StreamThread::CommittedPosition>> StreamThread::FetchCommitted(
+    const rd_kafka_topic_partition_list_t* partitions) {
+  PartitionList committed(rd_kafka_topic_partition_list_copy(partitions));
+  STREAMS_RETURN_IF_ERROR(RetryLookup(
+      [&](int timeout_ms) {
+        for (int i = 0; i < committed->cnt; ++i) {
+          committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+          committed->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        rd_kafka_resp_err_t err = rd_kafka_committed(consumer_.get(), committed.get(), timeout_ms);
+        // A partition-level error (e.g. UNSTABLE_OFFSET_COMMIT) fails the
+        // lookup: "no offset" may only come from a successful answer.
+        for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < committed->cnt; ++i) {
+          err = committed->elems[i].err;
+        }
+        return err;
+      },
+      "fetching the committed offsets of " + PartitionListString(partitions)));
+  std::map<TopicPartition, CommittedPosition> out;
   for (int i = 0; i < committed->cnt; ++i) {
     const auto& e = committed->elems[i];
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0) {
-      committed_offsets[TopicPartition{e.topic, Partition(e.partition)}] = e.offset;
+    if (e.offset < 0) continue;  // None committed.
+    CommittedPosition position;
+    position.offset = Offset(e.offset);
+    if (e.metadata != nullptr && e.metadata_size > 0) {
+      position.stream_time = DecodeStreamTimeMetadata(
+          std::string_view(static_cast<const char*>(e.metadata), e.metadata_size));
     }
+    out.emplace(TopicPartition{e.topic, Partition(e.partition)}, position);
   }
+  return out;
+}
+
+Status StreamThread::AssignTasks(rd_kafka_topic_partition_list_t* partitions) {
+  STREAMS_ASSIGN_OR_RETURN(auto committed_offsets, FetchCommitted(partitions));
 
   std::map<Partition, std::vector<TopicPartition>> by_task;
   for (int i = 0; i < partitions->cnt; ++i) {
@@ -863,42 +1062,62 @@ void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
   }
 
   std::vector<TopicPartition> paused;
-  Status failure;
   for (auto& [partition, inputs] : by_task) {
+    const std::string task_name = TaskId{partition}.ToString();
     auto task = OpenTask(partition);
-    if (!task.ok()) {
-      failure = task.status().WithContext("opening task " + TaskId{partition}.ToString());
-      break;
-    }
+    if (!task.ok()) return task.status().WithContext("opening task " + task_name);
     TaskEntry entry;
     entry.task = std::move(*task);
     entry.inputs = inputs;
+    // The stream time the previous owner committed with its last transaction
+    // (restore may raise it further; it never goes back).
+    std::optional<Timestamp> committed_stream_time;
+    for (const auto& tp : inputs) {
+      auto c = committed_offsets.find(tp);
+      if (c != committed_offsets.end() && c->second.stream_time &&
+          (!committed_stream_time || *c->second.stream_time > *committed_stream_time)) {
+        committed_stream_time = c->second.stream_time;
+      }
+    }
     auto must_restore = BeginRestore(partition, entry);
     if (!must_restore.ok()) {
-      (void)entry.task->Close(false);
-      failure = must_restore.status().WithContext("restoring task " + TaskId{partition}.ToString());
-      break;
+      (void)entry.task->Close(false);  // Deliberately ignored: the restore error is reported.
+      return must_restore.status().WithContext("restoring task " + task_name);
+    }
+    if (committed_stream_time) {
+      Status adopted = entry.task->AdoptCommittedStreamTime(*committed_stream_time);
+      if (!adopted.ok()) {
+        (void)entry.task->Close(false);  // Deliberately ignored: the adopt error is reported.
+        return adopted;
+      }
     }
     for (const auto& spec : entry.task->RestoreSpecs())
       entry.changelogs[spec.store] = spec.changelog;
-    // Where to start each input partition.
+    // Where to start each input partition: the group's committed offset; only
+    // when the group answered that it has none (its offsets expired or were
+    // deleted while the application was down), the local checkpoint; then
+    // auto.offset.reset.
     const auto& checkpoint = entry.task->committed_checkpoint().input_offsets;
     for (const auto& tp : inputs) {
       std::optional<Offset> start;
       if (auto c = committed_offsets.find(tp); c != committed_offsets.end()) {
-        start = Offset(c->second);
+        start = c->second.offset;
       } else if (auto k = checkpoint.find(tp); k != checkpoint.end()) {
         start = k->second;
         spdlog::info("[{}] {}: no committed offset, resuming from the local checkpoint at {}",
                      name_, tp.ToString(), start->value());
       } else {
         int64_t low = 0, high = 0;
-        rd_kafka_resp_err_t werr = rd_kafka_query_watermark_offsets(
-            consumer_.get(), tp.topic.c_str(), tp.partition.value(), &low, &high,
-            TimeoutMs(kMetadataTimeout));
-        if (werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          failure = KafkaStatus(werr, "watermarks of " + tp.ToString());
-          break;
+        Status watermarks = RetryLookup(
+            [&](int timeout_ms) {
+              // The restore consumer reads read_committed like the group
+              // consumer (high = last stable offset) and times out promptly.
+              return QueryWatermarks(restore_consumer_.get(), tp, &low, &high, timeout_ms);
+            },
+            "watermarks of " + tp.ToString());
+        if (!watermarks.ok()) {
+          (void)entry.task->Close(false);  // Deliberately ignored: the lookup error is reported.
+          return watermarks;
         }
         start = Offset(config_.auto_offset_reset() == OffsetReset::kEarliest ? low : high);
         spdlog::info("[{}] {}: no committed offset, starting at the {} offset {}", name_,
@@ -909,18 +1128,13 @@ void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
       committed_positions_.insert_or_assign(tp, *start);
       positions_.insert_or_assign(tp, *start);
     }
-    if (!failure.ok()) {
-      (void)entry.task->Close(false);
-      break;
-    }
     if (*must_restore) {
       for (const auto& tp : inputs) paused.push_back(tp);
     } else {
       Status init = entry.task->InitializeProcessors();
       if (!init.ok()) {
-        (void)entry.task->Close(false);
-        failure = init.WithContext("initializing task " + TaskId{partition}.ToString());
-        break;
+        (void)entry.task->Close(false);  // Deliberately ignored: the init error is reported.
+        return init.WithContext("initializing task " + task_name);
       }
     }
     tasks_.emplace(partition, std::move(entry));
@@ -934,23 +1148,57 @@ void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
     if (it != committed_positions_.end()) partitions->elems[i].offset = it->second.value();
   }
   rd_kafka_resp_err_t aerr = rd_kafka_assign(consumer_.get(), partitions);
-  if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR && failure.ok()) {
-    failure = KafkaStatus(aerr, "assign");
-  }
-  if (!paused.empty()) {
-    std::map<TopicPartition, std::optional<Offset>> to_pause;
-    for (const auto& tp : paused) to_pause.emplace(tp, std::nullopt);
-    PartitionList list = MakePartitionList(to_pause);
-    rd_kafka_pause_partitions(consumer_.get(), list.get());
-  }
+  if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(aerr, "assign");
+  if (!paused.empty()) STREAMS_RETURN_IF_ERROR(SetPaused(paused, /*pause=*/true));
   ReassignRestoreConsumer();
   cycle_start_ = shared_->clock->Now();
   UpdatePublishedTasks();
-  if (!failure.ok()) {
-    Fail(failure);
+  return Status::Ok();
+}
+
+void StreamThread::RequestRejoin(const Status& reason, milliseconds backoff) {
+  spdlog::warn("[{}] {}; rejoining the group{}", name_, reason.ToString(),
+               backoff.count() > 0 ? " in " + std::to_string(backoff.count()) + " ms" : "");
+  rejoin_requested_ = true;
+  rejoin_not_before_ = SteadyClock::now() + backoff;
+  SetState(State::kRebalancing);
+}
+
+void StreamThread::Rejoin() {
+  rejoin_requested_ = false;
+  spdlog::info("[{}] rejoining the group", name_);
+  // Deliberately ignored: unsubscribe only fails when the consumer is closed,
+  // and the subscribe below reports that.
+  (void)rd_kafka_unsubscribe(consumer_.get());
+  Subscribe();
+}
+
+void StreamThread::Subscribe() {
+  PartitionList topics(rd_kafka_topic_partition_list_new(
+      static_cast<int>(shared_->topology->source_topics().size())));
+  for (const auto& topic : shared_->topology->source_topics()) {
+    rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), topics.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Fail(KafkaStatus(err, "subscribe"));
     return;
   }
-  SetState(restoring_.empty() ? State::kRunning : State::kRestoring);
+  SetState(State::kRebalancing);
+}
+
+Status StreamThread::SetPaused(const std::vector<TopicPartition>& partitions, bool pause) {
+  if (partitions.empty()) return Status::Ok();
+  std::map<TopicPartition, std::optional<Offset>> parts;
+  for (const auto& tp : partitions) parts.emplace(tp, std::nullopt);
+  PartitionList list = MakePartitionList(parts);
+  rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(consumer_.get(), list.get())
+                                  : rd_kafka_resume_partitions(consumer_.get(), list.get());
+  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+    err = list->elems[i].err;
+  }
+  return KafkaStatus(err, std::string(pause ? "pausing " : "resuming ") +
+                              PartitionListString(list.get()));
 }
 
 void StreamThread::OnRevoke(rd_kafka_topic_partition_list_t* partitions) {
@@ -987,12 +1235,11 @@ Result<bool> StreamThread::BeginRestore(Partition partition, TaskEntry& entry) {
       // waited for: the read_committed restore consumer reaches `high` only
       // once they are committed or aborted.
       int64_t low = 0, high = 0;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          offsets_client_.get(), spec.changelog.topic.c_str(), spec.changelog.partition.value(),
-          &low, &high, TimeoutMs(kMetadataTimeout));
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return KafkaStatus(err, "watermarks of changelog " + spec.changelog.ToString());
-      }
+      STREAMS_RETURN_IF_ERROR(RetryLookup(
+          [&](int timeout_ms) {
+            return QueryWatermarks(offsets_client_.get(), spec.changelog, &low, &high, timeout_ms);
+          },
+          "watermarks of changelog " + spec.changelog.ToString()));
       int64_t from = spec.from ? spec.from->value() : low;
       if (spec.from && (from > high || from < low)) {
         corrupt = "store '" + spec.store + "' checkpointed at changelog offset " +
@@ -1003,9 +1250,8 @@ Result<bool> StreamThread::BeginRestore(Partition partition, TaskEntry& entry) {
       if (from >= high) continue;
       // The read_committed end (last stable offset), for the operator only.
       int64_t stable_low = 0, stable = 0;
-      if (rd_kafka_query_watermark_offsets(restore_consumer_.get(), spec.changelog.topic.c_str(),
-                                           spec.changelog.partition.value(), &stable_low, &stable,
-                                           TimeoutMs(kMetadataTimeout)) ==
+      if (QueryWatermarks(restore_consumer_.get(), spec.changelog, &stable_low, &stable,
+                          TimeoutMs(config_.offsets_lookup_timeout())) ==
               RD_KAFKA_RESP_ERR_NO_ERROR &&
           stable < high) {
         spdlog::info(
@@ -1146,7 +1392,7 @@ void StreamThread::RestoreStep(milliseconds timeout) {
   for (Partition partition : finished) {
     Status status = FinishRestore(partition, tasks_.at(partition));
     if (!status.ok()) {
-      Fail(status);
+      RejoinOrFail(status);
       return;
     }
   }
@@ -1177,9 +1423,8 @@ Status StreamThread::FinishRestore(Partition partition, TaskEntry& entry) {
     if (it != committed_positions_.end()) rewind.insert_or_assign(tp, it->second);
     to_resume.emplace(tp, std::nullopt);
   }
-  Seek(rewind);
-  PartitionList list = MakePartitionList(to_resume);
-  rd_kafka_resume_partitions(consumer_.get(), list.get());
+  STREAMS_RETURN_IF_ERROR(Seek(rewind).WithContext("rewinding the input of task " + task_name));
+  STREAMS_RETURN_IF_ERROR(SetPaused(entry.inputs, /*pause=*/false));
   ReassignRestoreConsumer();
   UpdatePublishedTasks();
   last_state_metrics_ = {};  // Export the restored state's size at the next round.

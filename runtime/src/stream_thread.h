@@ -118,6 +118,13 @@ class StreamThread {
     std::vector<state::ChangelogRecord> batch;
   };
 
+  // The group's committed position of an input partition.
+  struct CommittedPosition {
+    Offset offset{0};
+    // The task's stream time committed with it (offset metadata), if any.
+    std::optional<Timestamp> stream_time;
+  };
+
   void Run();
   void SetState(State state);
   void Fail(Status status);
@@ -146,7 +153,7 @@ class StreamThread {
   Status CommitAtLeastOnce();
   // Ends the cycle with an abort: aborts the transaction, rewinds tasks and
   // the consumer to the last commit.
-  void AbortCycle(const Status& reason);
+  void AbortCycle(const Status& reason, bool backoff = true);
   // Handles an error of the cycle: abort, or the fatal path for Fenced.
   void HandleCycleError(const Status& status);
   // Adds the collector's new delivery errors to the stats and metrics.
@@ -159,6 +166,47 @@ class StreamThread {
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void OnAssign(rd_kafka_topic_partition_list_t* partitions);
+  // The body of OnAssign: opens, positions and starts restoring the tasks and
+  // assigns the consumer. On error the caller closes what was opened.
+  Status AssignTasks(rd_kafka_topic_partition_list_t* partitions);
+  // Answers an assignment with an empty one (no task, nothing fetched).
+  void AssignNothing();
+  // The group's committed offsets of `partitions` (absent: none committed).
+  // A failed or timed-out lookup (also a pending transactional commit:
+  // read_committed asks for stable offsets) is retried with backoff for up to
+  // 6 x offsets.lookup.timeout.ms, never replaced by a local checkpoint or
+  // auto.offset.reset. Errors: Unavailable/TimedOut when it keeps failing,
+  // Aborted when stopping.
+  Result<std::map<TopicPartition, CommittedPosition>> FetchCommitted(
+      const rd_kafka_topic_partition_list_t* partitions);
+  // Runs `lookup(timeout_ms)` (a librdkafka metadata call) until it succeeds,
+  // with backoff, for up to 6 x offsets.lookup.timeout.ms. Errors: the last
+  // error (Unavailable/TimedOut), Aborted when stopping.
+  Status RetryLookup(const std::function<rd_kafka_resp_err_t(int timeout_ms)>& lookup,
+                     const std::string& what);
+  // Leaves and rejoins the group (unsubscribe + subscribe) at the next round,
+  // not before `backoff`: the way out of an assignment or a position that
+  // cannot be trusted. The tasks must be closed already.
+  void RequestRejoin(const Status& reason, std::chrono::milliseconds backoff);
+  // A transient error (Unavailable, TimedOut, IoError, Aborted) of setting up
+  // tasks: closes the tasks and rejoins with a growing backoff. Any other
+  // error fails the thread.
+  void RejoinOrFail(const Status& status);
+  // Reopens a task whose local commit failed after the Kafka commit, and
+  // restores it from its changelog.
+  Status ReopenTask(Partition partition);
+  void Rejoin();
+  // Subscribes the consumer to the source topics (fails the thread on error).
+  void Subscribe();
+  // Classifies a processing error: true when the record itself can never be
+  // processed (InvalidArgument, Corruption), so retrying cannot help.
+  static bool IsPermanentRecordError(const Status& status);
+  // Pauses or resumes the consumer's `partitions`. Errors: the librdkafka
+  // error of the call or of a partition.
+  Status SetPaused(const std::vector<TopicPartition>& partitions, bool pause);
+  // Serves the event queues of the restore consumer and the offsets client,
+  // which are otherwise polled only while restoring (or never).
+  void PollAuxiliaryClients();
   void OnRevoke(rd_kafka_topic_partition_list_t* partitions);
   Result<std::unique_ptr<StreamTask>> OpenTask(Partition partition);
   // Starts restoring `entry`; wipes and reopens its state when the checkpoint
@@ -167,7 +215,12 @@ class StreamThread {
   void RestoreStep(std::chrono::milliseconds timeout);
   void ReassignRestoreConsumer();
   Status FinishRestore(Partition partition, TaskEntry& entry);
-  void Seek(const std::map<TopicPartition, Offset>& offsets);
+  // Seeks the consumer. Errors: the first failing partition's error (the
+  // consumer's positions then do not match the tasks': the caller must not
+  // process on; it closes the tasks and rejoins).
+  Status Seek(const std::map<TopicPartition, Offset>& offsets);
+  // Offset metadata with the stream time of the task of `tp`, or empty.
+  std::string CommitMetadataFor(const TopicPartition& tp) const;
   void UpdatePublishedTasks();
   void UpdateLagAndStateMetrics(bool state_metrics);
 
@@ -197,6 +250,13 @@ class StreamThread {
   int consecutive_aborts_ = 0;
   uint64_t reported_delivery_errors_ = 0;
   bool rejoin_requested_ = false;
+  // No rejoin before this (backoff after failed assignments).
+  SteadyTime rejoin_not_before_{};
+  int consecutive_assignment_failures_ = 0;
+  // Records whose processing failed for good, with their errors: in the
+  // replay of their cycle they are dead-lettered instead of processed
+  // (processing.exception.handler). Dropped once committed past.
+  std::map<TopicPartition, std::map<Offset, Status>> poison_;
   // True inside the rebalance callback (no rejoin from there).
   bool in_rebalance_ = false;
   std::chrono::steady_clock::time_point last_state_metrics_{};

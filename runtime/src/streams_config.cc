@@ -245,6 +245,18 @@ StreamsConfig::Builder::Builder() {
   add(IntDef("restore.batch.records", 10000, 1, 10000000,
              "Changelog records applied per restore batch"));
   add(IntDef("max.poll.records", 500, 1, 1000000, "Input records handled per poll round"));
+  {
+    ConfigKeyDef d = MakeDef("processing.exception.handler", ConfigType::kEnum,
+                             std::string("dead_letter"),
+                             "A record whose processing fails for good: dead_letter (the cycle is "
+                             "replayed without it, the record goes to the dead-letter topic) or "
+                             "fail (the instance stops with the error)");
+    d.allowed = {"dead_letter", "fail"};
+    add(std::move(d));
+  }
+  add(IntDef("offsets.lookup.timeout.ms", 5000, 100, 300000,
+             "Timeout of one lookup of committed offsets or watermarks at assignment; failed "
+             "lookups are retried for up to 6 times this long, then the thread rejoins the group"));
 }
 
 StreamsConfig::Builder& StreamsConfig::Builder::Define(ConfigKeyDef def) {
@@ -582,6 +594,11 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
   config.poll_timeout_ = std::chrono::milliseconds(num("poll.ms").value_or(100));
   config.restore_batch_records_ = num("restore.batch.records").value_or(10000);
   config.max_poll_records_ = num("max.poll.records").value_or(500);
+  config.processing_exception_handler_ = str("processing.exception.handler") == "fail"
+                                             ? ProcessingExceptionHandler::kFail
+                                             : ProcessingExceptionHandler::kDeadLetter;
+  config.offsets_lookup_timeout_ =
+      std::chrono::milliseconds(num("offsets.lookup.timeout.ms").value_or(5000));
 
   if (!errors.empty()) {
     std::string message = "invalid configuration: ";

@@ -15,6 +15,7 @@
 #include "payments/pan.h"
 #include "payments/v1/payments.pb.h"
 #include "payments/validation.h"
+#include "streams/processor.h"
 
 namespace payments::tools {
 namespace {
@@ -22,7 +23,8 @@ namespace {
 using payments::v1::PaymentConfirmation;
 using payments::v1::PaymentRequest;
 
-// The codes ValidateRequest can return.
+// The codes ValidateRequest can return, and the timestamp codes: a request
+// that passes those checks never carries one.
 const std::set<std::string, std::less<>>& ValidationCodes() {
   static const auto* codes = new std::set<std::string, std::less<>>{
       std::string(decline_code::kPanNotAllowed),   std::string(decline_code::kMissingField),
@@ -30,6 +32,9 @@ const std::set<std::string, std::less<>>& ValidationCodes() {
       std::string(decline_code::kInvalidKind),     std::string(decline_code::kRefundOfRequired),
       std::string(decline_code::kInvalidAmount),   std::string(decline_code::kAmountTooLarge),
       std::string(decline_code::kUnknownCurrency),
+      std::string(decline_code::kInvalidIdentifier),
+      std::string(decline_code::kTimestampInvalid),
+      std::string(decline_code::kTimestampTooFarAhead),
   };
   return *codes;
 }
@@ -158,6 +163,32 @@ class Checker {
     }
   }
 
+  // The task's verdict on a request's timestamp, modelled per partition in
+  // offset order (call once per decodable request): only valid timestamps
+  // move stream time. `stream_ms` is set to the stream time after the record.
+  // A record ahead of the modelled stream time by more than the skew was
+  // judged against the processing host's clock too (TimestampPolicy), which
+  // the verifier does not know: the confirmation tells. `declined_ahead`: its
+  // confirmation is a TIMESTAMP_TOO_FAR_AHEAD decline; `replayed`: a replay
+  // (decided before the timestamp check), taken as not moving stream time.
+  streams::TimestampCheck ObserveTimestamp(int32_t partition, int64_t ts, bool declined_ahead,
+                                           bool replayed, int64_t& stream_ms) {
+    auto it = stream_time_.find(partition);
+    streams::TimestampCheck check = streams::TimestampCheck::kValid;
+    const bool ahead =
+        it != stream_time_.end() && ts - it->second > config_.max_clock_skew.count();
+    if (ts < 0 || ts > streams::kMaxValidTimestampMillis) {
+      check = streams::TimestampCheck::kInvalid;
+    } else if (ahead && (declined_ahead || replayed)) {
+      check = streams::TimestampCheck::kTooFarAhead;
+    } else if (it == stream_time_.end() || ts > it->second) {
+      stream_time_[partition] = ts;
+    }
+    auto now = stream_time_.find(partition);
+    stream_ms = now == stream_time_.end() ? 0 : now->second;
+    return check;
+  }
+
   void CheckEcho(const Coordinates& at, int64_t timestamp_ms, const PaymentRequest& r,
                  const PaymentConfirmation& c) {
     std::vector<std::string> diffs;
@@ -195,12 +226,19 @@ class Checker {
   }
 
   void CheckRequest(const Coordinates& at, const ReadRecord& record, const PaymentRequest& request,
-                    const PaymentConfirmation& c) {
+                    const PaymentConfirmation& c, streams::TimestampCheck timestamp_check,
+                    int64_t stream_ms) {
     CheckDecisionShape(at, c);
     const std::string record_key = record.key.value_or("");
     CheckNoRequestPan(at, request, record_key, c);
     const std::string what =
         Describe(at) + " customer=" + request.customer_id() + " key=" + request.idempotency_key();
+    auto expect = [&](std::string_view code) {
+      if (c.decision() != payments::v1::DECLINED || c.decline_code() != code || c.replay()) {
+        Violation("validation_code_mismatch",
+                  what + ": expected " + std::string(code) + ", got " + DecisionName(c));
+      }
+    };
 
     // 1. A card number anywhere: declined, redacted, never stored or replayed.
     if (FindPanField(request, record_key)) {
@@ -211,32 +249,19 @@ class Checker {
       }
       return;
     }
-    CheckEcho(at, record.timestamp.millis(), request, c);
+    // A record with a rejected timestamp is answered at the stream time.
+    const bool valid_time = timestamp_check == streams::TimestampCheck::kValid;
+    CheckEcho(at, valid_time ? record.timestamp.millis() : stream_ms, request, c);
     const std::string fingerprint = RequestFingerprint(request);
     const GroupKey group{at.partition, request.customer_id(), request.idempotency_key()};
 
-    // 2. Stateless validation: always that decline, never a replay.
-    if (auto decline = ValidateRequest(request, record_key, config_)) {
-      if (c.decision() != payments::v1::DECLINED || c.decline_code() != decline->code ||
-          c.replay()) {
-        Violation("validation_code_mismatch",
-                  what + ": expected " + std::string(decline->code) + ", got " + DecisionName(c));
-      }
-      const auto max_len = static_cast<size_t>(config_.string_max_length);
-      bool storable = !request.customer_id().empty() && !request.idempotency_key().empty() &&
-                      record_key == request.customer_id() &&
-                      request.customer_id().size() <= max_len &&
-                      request.idempotency_key().size() <= max_len;
-      if (storable && !first_.contains(group))
-        first_.emplace(group, FirstDecision{fingerprint, c, at});
+    // 2. Identity: that decline, never a replay, never stored.
+    if (auto decline = ValidateIdentity(request, record_key)) {
+      expect(decline->code);
       return;
     }
-    if (ValidationCodes().contains(c.decline_code())) {
-      Violation("unexpected_validation_code",
-                what + ": valid request declined with " + c.decline_code());
-    }
 
-    // 3. Idempotency.
+    // 3. Idempotency, before the timestamp and field checks.
     auto first = first_.find(group);
     if (first != first_.end()) {
       if (first->second.fingerprint == fingerprint) {
@@ -254,6 +279,32 @@ class Checker {
       }
       return;
     }
+
+    // 4. Timestamps the task rejected: declined, not stored.
+    if (timestamp_check == streams::TimestampCheck::kInvalid) {
+      expect(decline_code::kTimestampInvalid);
+      return;
+    }
+    if (timestamp_check == streams::TimestampCheck::kTooFarAhead) {
+      expect(decline_code::kTimestampTooFarAhead);
+      return;
+    }
+
+    // 5. Field validation: always that decline, never a replay (first decision).
+    if (auto decline = ValidateRequest(request, record_key, config_)) {
+      expect(decline->code);
+      const auto max_len = static_cast<size_t>(config_.string_max_length);
+      if (request.customer_id().size() <= max_len && request.idempotency_key().size() <= max_len) {
+        first_.emplace(group, FirstDecision{fingerprint, c, at});
+      }
+      return;
+    }
+    if (ValidationCodes().contains(c.decline_code())) {
+      Violation("unexpected_validation_code",
+                what + ": valid request declined with " + c.decline_code());
+    }
+
+    // 6. The first decision of its key.
     if (c.replay()) {
       Violation("first_decision_is_replay", what + ": first request of its key got a replay");
     }
@@ -261,7 +312,10 @@ class Checker {
       Violation("first_decision_key_reused",
                 what + ": first request of its key declined as IDEMPOTENCY_KEY_REUSED");
     }
-    first_.emplace(group, FirstDecision{fingerprint, c, at});
+    // A rate-limited request is not stored: its retry is decided again.
+    if (c.decline_code() != decline_code::kRateLimited) {
+      first_.emplace(group, FirstDecision{fingerprint, c, at});
+    }
 
     // 4. Refunds never exceed their payment.
     if (request.kind() == payments::v1::REFUND && c.decision() == payments::v1::APPROVED &&
@@ -299,6 +353,7 @@ class Checker {
   VerifyReport& report_;
   std::map<GroupKey, FirstDecision> first_;
   std::map<GroupKey, int64_t> refunded_;
+  std::map<int32_t, int64_t> stream_time_;  // partition -> modelled stream time
 };
 
 }  // namespace
@@ -356,6 +411,13 @@ VerifyReport Verify(const PaymentsConfig& config, const std::vector<ReadRecord>&
       }
       continue;
     }
+    int64_t stream_ms = 0;
+    const bool declined_ahead =
+        count != 0 && found->second.front().decision() == payments::v1::DECLINED &&
+        found->second.front().decline_code() == decline_code::kTimestampTooFarAhead;
+    const bool replayed = count != 0 && found->second.front().replay();
+    const streams::TimestampCheck timestamp_check = checker.ObserveTimestamp(
+        at.partition, record.timestamp.millis(), declined_ahead, replayed, stream_ms);
     if (count == 0) {
       checker.Violation("missing_confirmation", Describe(at) + " customer=" +
                                                     request.customer_id() + " key=" +
@@ -366,7 +428,7 @@ VerifyReport Verify(const PaymentsConfig& config, const std::vector<ReadRecord>&
       checker.Violation("duplicate_confirmation",
                         Describe(at) + ": " + std::to_string(count) + " confirmations");
     }
-    checker.CheckRequest(at, record, request, found->second.front());
+    checker.CheckRequest(at, record, request, found->second.front(), timestamp_check, stream_ms);
   }
   for (const auto& [at, named] : by_source) {
     if (requested.count(at) != 0) continue;

@@ -44,8 +44,8 @@
 //    (src/payments/README.md); a confirmation naming no request is
 //    [orphan_confirmation]; one that does not decode [undecodable_confirmation];
 //  - at most one non-replay decision per (customer_id, idempotency_key) that is
-//    not a re-emitted validation decline or an IDEMPOTENCY_KEY_REUSED decline
-//    (those are answered anew for every repeat, by design)
+//    not a decline that is never stored (card number, identity, key reuse,
+//    rejected timestamp, rate limit: answered anew for every repeat, by design)
 //    [duplicate_decision_for_key];
 //  - every replay is identical to the key's first decision in payment_id,
 //    decision, decline_code, fraud_score, amount_minor and currency
@@ -447,12 +447,21 @@ struct Analysis {
 
 // Declines that are decided anew for each repeat of a key, never replayed:
 // validation declines (re-run before the idempotency lookup), key reuse, PANs.
-bool IsRepeatableDecline(const std::string& code) {
+// Declines that are never stored, so every repeat of the request is decided
+// anew (src/payments/README.md, "Order of checks"): card numbers, identity
+// declines (an empty or unusable customer_id/idempotency_key, a key mismatch),
+// key reuse, rejected timestamps and the rate limit. Every other decision is
+// stored and its repeats are replays.
+bool IsRepeatableDecline(const payments::v1::PaymentConfirmation& c) {
   static const std::set<std::string> kCodes = {
-      "PAN_NOT_ALLOWED",  "MISSING_FIELD",         "KEY_MISMATCH",   "FIELD_TOO_LONG",
-      "INVALID_KIND",     "REFUND_OF_REQUIRED",    "INVALID_AMOUNT", "AMOUNT_TOO_LARGE",
-      "UNKNOWN_CURRENCY", "IDEMPOTENCY_KEY_REUSED"};
-  return kCodes.count(code) > 0;
+      "PAN_NOT_ALLOWED",        "KEY_MISMATCH",      "INVALID_IDENTIFIER",
+      "IDEMPOTENCY_KEY_REUSED", "TIMESTAMP_INVALID", "TIMESTAMP_TOO_FAR_AHEAD",
+      "RATE_LIMITED"};
+  if (c.decision() != payments::v1::DECLINED) return false;
+  if (c.decline_code() == "MISSING_FIELD") {
+    return c.customer_id().empty() || c.idempotency_key().empty();
+  }
+  return kCodes.count(c.decline_code()) > 0;
 }
 
 Analysis Analyze(const RunData& run) {
@@ -506,7 +515,7 @@ Analysis Analyze(const RunData& run) {
     answers[source].push_back(&c);
     if (c.message.replay()) {
       ++a.replays;
-    } else if (!IsRepeatableDecline(c.message.decline_code())) {
+    } else if (!IsRepeatableDecline(c.message)) {
       decisions_by_key[{c.message.customer_id(), c.message.idempotency_key()}].push_back(&c);
     }
   }

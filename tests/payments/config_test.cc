@@ -16,6 +16,8 @@ TEST_F(PaymentsConfigTest, DefaultsMatchTheDocumentedTable) {
   EXPECT_EQ(*config, PaymentsConfig{});
   EXPECT_EQ(config->fraud_threshold_bp, 9500);
   EXPECT_EQ(config->refund_window.count(), 30LL * 24 * 3600 * 1000);
+  EXPECT_EQ(config->max_clock_skew.count(), 3'600'000);
+  EXPECT_EQ(config->customer_retention.count(), 30LL * 24 * 3600 * 1000);
   // Every documented default parses back into the default config.
   std::map<std::string, std::string> defaults;
   for (const auto& info : kPaymentsConfigKeys) {
@@ -40,6 +42,8 @@ TEST_F(PaymentsConfigTest, ParsesEveryKey) {
       {"payments.refund.window.ms", "2000"},
       {"payments.string.max.length", "16"},
       {"payments.metadata.max.entries", "0"},
+      {"payments.max.clock.skew.ms", "5000"},
+      {"payments.customer.retention.ms", "172800000"},
       {"streams.application.id", "ignored: not a payments.* key"},
   });
   ASSERT_TRUE(config.ok()) << config.status();
@@ -54,6 +58,8 @@ TEST_F(PaymentsConfigTest, ParsesEveryKey) {
   EXPECT_EQ(config->refund_window.count(), 2000);
   EXPECT_EQ(config->string_max_length, 16);
   EXPECT_EQ(config->metadata_max_entries, 0);
+  EXPECT_EQ(config->max_clock_skew.count(), 5000);
+  EXPECT_EQ(config->customer_retention.count(), 172'800'000);
   auto round_trip = PaymentsConfig::FromProperties(config->ToProperties());
   ASSERT_TRUE(round_trip.ok());
   EXPECT_EQ(*round_trip, *config);
@@ -79,6 +85,10 @@ TEST_F(PaymentsConfigTest, BadValuesAreNamed) {
       {"payments.string.max.length", "0"},
       {"payments.metadata.max.entries", "-2"},
       {"payments.requests.topic", ""},
+      {"payments.max.clock.skew.ms", "0"},
+      {"payments.max.clock.skew.ms", "-5"},
+      // Below twice the rolling 24 h window.
+      {"payments.customer.retention.ms", "172799999"},
   };
   for (const auto& [key, value] : bad) {
     auto config = PaymentsConfig::FromProperties({{key, value}});
@@ -86,6 +96,17 @@ TEST_F(PaymentsConfigTest, BadValuesAreNamed) {
     EXPECT_EQ(config.status().code(), streams::StatusCode::kInvalidArgument);
     EXPECT_NE(config.status().message().find(key), std::string::npos) << config.status();
   }
+}
+
+TEST_F(PaymentsConfigTest, ValidateRejectsBadSkewAndRetention) {
+  PaymentsConfig config;
+  config.max_clock_skew = std::chrono::milliseconds(0);
+  EXPECT_NE(config.Validate().message().find("payments.max.clock.skew.ms"), std::string::npos);
+  config = PaymentsConfig{};
+  config.customer_retention = std::chrono::milliseconds(kMinCustomerRetentionMs - 1);
+  EXPECT_NE(config.Validate().message().find("payments.customer.retention.ms"), std::string::npos);
+  config.customer_retention = std::chrono::milliseconds(kMinCustomerRetentionMs);
+  EXPECT_TRUE(config.Validate().ok());
 }
 
 TEST_F(PaymentsConfigTest, SameTopicForInputAndOutputIsRejected) {

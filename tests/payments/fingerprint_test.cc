@@ -13,17 +13,31 @@ using testing::MakePayment;
 class FingerprintTest : public ::testing::Test {};
 
 TEST_F(FingerprintTest, PaymentIdIsDeterministicSha256Prefix) {
-  // Expected value from `printf 'cust-1\0key-1' | sha256sum`.
-  EXPECT_EQ(PaymentIdFor("cust-1", "key-1"), "pay_gchjdkmgchcpbejkkbkligjc");
+  // Expected value from
+  // `printf '\xfe\0\0\0\6cust-1\0\0\0\5key-1' | sha256sum` (2eb0c2c01219f717b700b43d...).
+  EXPECT_EQ(PaymentIdFor("cust-1", "key-1"), "pay_colamcmabcbjphbhlhaaledn");
   EXPECT_EQ(PaymentIdFor("cust-1", "key-1"), PaymentIdFor("cust-1", "key-1"));
   EXPECT_NE(PaymentIdFor("cust-1", "key-2"), PaymentIdFor("cust-1", "key-1"));
-  // The separator keeps ("ab", "c") and ("a", "bc") apart.
+  // The length prefixes keep ("ab", "c") and ("a", "bc") apart.
   EXPECT_NE(PaymentIdFor("ab", "c"), PaymentIdFor("a", "bc"));
   // Digit-free: no payment id can look like a card number.
   for (int i = 0; i < 2000; ++i) {
     const std::string id = PaymentIdFor("c" + std::to_string(i), "k");
     EXPECT_EQ(id.find_first_of("0123456789"), std::string::npos) << id;
   }
+}
+
+TEST_F(FingerprintTest, DecisionKeyIsVersionedAndLengthPrefixed) {
+  EXPECT_EQ(DecisionKey("c1", "k1"), std::string("\xfe\0\0\0\2c1\0\0\0\2k1", 13));
+  // customer_id '\0' idempotency_key made these equal: one customer could get
+  // another's stored decision or refund another's payment.
+  const std::string a_bc = DecisionKey("a", std::string("b\0c", 3));
+  const std::string ab_c = DecisionKey(std::string("a\0b", 3), "c");
+  EXPECT_NE(a_bc, ab_c);
+  EXPECT_NE(PaymentIdFor("a", std::string("b\0c", 3)), PaymentIdFor(std::string("a\0b", 3), "c"));
+  EXPECT_NE(DecisionKey("", "ab"), DecisionKey("a", "b"));
+  // Never the first byte of a UTF-8 string: never a key of the previous layout.
+  EXPECT_EQ(static_cast<unsigned char>(DecisionKey("x", "y")[0]), 0xFE);
 }
 
 TEST_F(FingerprintTest, Sha256HexMatchesKnownVector) {

@@ -55,7 +55,7 @@ TEST_F(IdempotencyTest, ReplayReEmitsTheStoredConfirmation) {
 }
 
 TEST_F(IdempotencyTest, ReplayOfADeclineStaysDeclined) {
-  PaymentsConfig config;
+  PaymentsConfig config = testing::AllowingGaps();  // a day between two records
   config.daily_amount_limit_minor = 1000;
   Start(config);
   ASSERT_EQ(Decide(MakePayment("c1", "k1", 600), 1000).decision(), payments::v1::APPROVED);
@@ -115,7 +115,7 @@ TEST_F(IdempotencyTest, StoredRecordHoldsFingerprintAndConfirmation) {
   auto c = Decide(request, 1);
   auto stored = ScanStore(Store(kIdempotencyStoreName));
   ASSERT_EQ(stored.size(), 1u);
-  EXPECT_EQ(stored.begin()->first, std::string("c1\0k1", 5));
+  EXPECT_EQ(stored.begin()->first, DecisionKey("c1", "k1"));
   // The value embeds the fingerprint and the confirmation bytes.
   EXPECT_NE(stored.begin()->second.find(RequestFingerprint(request)), std::string::npos);
   EXPECT_NE(stored.begin()->second.find(c.SerializeAsString()), std::string::npos);
@@ -126,7 +126,7 @@ TEST_F(IdempotencyTest, ExpiresAfterRetentionWithTombstoneInChangelog) {
   config.idempotency_retention = std::chrono::milliseconds(10'000);
   Start(config);
   ASSERT_EQ(Decide(MakePayment("c1", "k1", 100), 1000).decision(), payments::v1::APPROVED);
-  const std::string key("c1\0k1", 5);
+  const std::string key = DecisionKey("c1", "k1");
 
   // One millisecond before write time + retention: still there.
   ASSERT_EQ(Decide(MakePayment("c2", "x1", 100), 10'999).decision(), payments::v1::APPROVED);
@@ -147,11 +147,51 @@ TEST_F(IdempotencyTest, ExpiresAfterRetentionWithTombstoneInChangelog) {
   EXPECT_EQ(tombstones, 1u);
   EXPECT_EQ(ScanStore(Store(kIdempotencyStoreName)).count(key), 0u);
 
-  // The key is free again: a different request with it is decided afresh.
-  auto fresh = Decide(MakePayment("c1", "k1", 555), 11'002);
+  // The key is free again once no refundable payment holds it: a different
+  // request with the key of an expired decline is decided afresh.
+  config.daily_amount_limit_minor = 100;
+  Start(config);
+  ASSERT_EQ(Decide(MakePayment("c1", "k1", 101), 1000).decline_code(),
+            decline_code::kAmountLimitExceeded);
+  ASSERT_EQ(Decide(MakePayment("c2", "x1", 1), 11'000).decision(), payments::v1::APPROVED);
+  auto fresh = Decide(MakePayment("c1", "k1", 55), 11'002);
   EXPECT_FALSE(fresh.replay());
   EXPECT_EQ(fresh.decision(), payments::v1::APPROVED);
-  EXPECT_EQ(fresh.amount_minor(), 555);
+  EXPECT_EQ(fresh.amount_minor(), 55);
+}
+
+TEST_F(IdempotencyTest, RetryAfterAConfigChangeGetsTheStoredDecision) {
+  // Approved under the old limits; the retry arrives after a restart with a
+  // lower max amount and a tighter string limit: still a replay (validation
+  // ran first before, and declined it afresh with replay = false).
+  auto request = MakePayment("c1", "key-0123456789", 5000, "EUR", "merchant-with-a-long-name");
+  const auto first = Decide(request, 1000);
+  ASSERT_EQ(first.decision(), payments::v1::APPROVED);
+  const Snapshot state = Take();
+
+  PaymentsConfig tighter;
+  tighter.max_amount_minor = 1000;
+  tighter.string_max_length = 12;
+  Start(tighter);
+  // The new instance has the state of the old one.
+  for (auto [store, entries] : {std::pair{kIdempotencyStoreName, &state.idempotency},
+                                std::pair{kPaymentsStoreName, &state.payments},
+                                std::pair{kCustomersStoreName, &state.customers}}) {
+    for (const auto& [key, value] : *entries) ASSERT_TRUE(Store(store)->Put(key, value).ok());
+  }
+  ASSERT_TRUE(driver_->Commit().ok());
+
+  const auto retry = Decide(request, 2000);
+  EXPECT_TRUE(retry.replay());
+  EXPECT_EQ(retry.decision(), payments::v1::APPROVED);
+  EXPECT_EQ(retry.decided_at_ms(), 1000);
+  EXPECT_EQ(retry.payment_id(), first.payment_id());
+  // A new request is judged by the new limits; a changed one is still a reuse.
+  EXPECT_EQ(Decide(MakePayment("c1", "k2", 5000), 3000).decline_code(),
+            decline_code::kAmountTooLarge);
+  auto changed = request;
+  changed.set_amount_minor(5001);
+  EXPECT_EQ(Decide(changed, 4000).decline_code(), decline_code::kIdempotencyKeyReused);
 }
 
 }  // namespace

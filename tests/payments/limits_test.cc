@@ -19,7 +19,8 @@ class LimitsTest : public testing::PaymentsDriverTest {
  protected:
   void SetUp() override {}
   void StartWith(int64_t rate, int64_t burst, int64_t daily) {
-    PaymentsConfig config;
+    // Day-long gaps between records.
+    PaymentsConfig config = testing::AllowingGaps();
     config.rate_limit_per_minute = rate;
     config.rate_limit_burst = burst;
     config.daily_amount_limit_minor = daily;

@@ -7,7 +7,9 @@
 #include "payments/decision_observer.h"
 #include "payments/decline_codes.h"
 #include "payments/fingerprint.h"
+#include "payments/pan.h"
 #include "payments_test_util.h"
+#include "streams/stream_task.h"
 
 namespace payments {
 namespace {
@@ -149,12 +151,68 @@ TEST_F(PanTest, PanRequestsLeaveStateUntouched) {
 }
 
 TEST_F(PanTest, NonPanDigitsAreNotFlagged) {
-  auto r = MakePayment("c1", "order-41111111111111111115", 100);  // 20 digits
+  auto r = MakePayment("c1", "order-41111111111111111305", 100);  // 20 digits
   (*r.mutable_metadata())["phone"] = "+1 555 0100";
   (*r.mutable_metadata())["ref"] = "4111111111111112";  // fails Luhn
   auto c = Decide(r, 1);
   EXPECT_EQ(c.decision(), payments::v1::APPROVED) << c.decline_code();
-  EXPECT_EQ(c.idempotency_key(), "order-41111111111111111115");
+  EXPECT_EQ(c.idempotency_key(), "order-41111111111111111305");
+}
+
+TEST_F(PanTest, CardNumbersWithOtherSeparatorsOrGluedToAnExpiryAreDeclined) {
+  // These were approved and stored (card number included) before.
+  const char* values[] = {"4111.1111.1111.1111", "4111/1111/1111/1111", "4111\t1111\t1111\t1111",
+                          "4111  1111  1111  1111", "4111 - 1111 - 1111 - 1111",
+                          "41111111111111111225", "4111111111111111123"};
+  int64_t ts = 1;
+  for (const char* value : values) {
+    auto r = MakePayment("c1", "k" + std::to_string(ts), 100);
+    (*r.mutable_metadata())["note"] = value;
+    auto c = Decide(r, ts++);
+    EXPECT_EQ(c.decline_code(), decline_code::kPanNotAllowed) << value;
+  }
+  EXPECT_TRUE(ScanStore(Store(kIdempotencyStoreName)).empty());
+  ExpectNoPanAnywhere();
+}
+
+TEST_F(PanTest, UndecodableRecordReachesTheDeadLetterTopicMasked) {
+  // A request with a card number, made undecodable by a trailing byte; the
+  // card number also in the record key and in a header.
+  auto r = MakePayment("c1", "k1", 100);
+  (*r.mutable_metadata())["note"] = std::string("card ") + kPan + " exp 1225";
+  const std::string value = r.SerializeAsString() + "\xff";
+  const std::string key = std::string("c1 ") + kPan;
+  streams::Headers headers = {streams::Header{"card", "4111-1111-1111-1111"},
+                              streams::Header{std::string("x-") + kPan, "v"},
+                              streams::Header{"trace", "abc-123"}};
+  ASSERT_TRUE(driver_->PipeInput("payments.requests", key, value, streams::Timestamp(5), headers)
+                  .ok());
+  EXPECT_TRUE(ReadConfirmations().empty());
+  const auto dlq = driver_->AllRecords("payments.requests.dlq");
+  ASSERT_EQ(dlq.size(), 1u);
+  const auto& record = dlq[0];
+  // Same sizes, digits of card numbers masked, everything else as read.
+  ASSERT_TRUE(record.key.has_value());
+  // Raw bytes are masked by digit run: the "1" of "c1" is joined to the card
+  // number by a space, so it goes too.
+  EXPECT_EQ(*record.key, "c* ****************");
+  ASSERT_TRUE(record.value.has_value());
+  EXPECT_EQ(record.value->size(), value.size());
+  EXPECT_FALSE(ContainsPan(*record.value));
+  EXPECT_NE(record.value->find("card **************** exp 1225"), std::string::npos);
+  EXPECT_NE(record.value->find("tok_visa_abc"), std::string::npos);
+  bool saw_card = false, saw_trace = false, saw_error = false;
+  for (const auto& header : record.headers) {
+    EXPECT_FALSE(ContainsPan(header.key)) << header.key;
+    EXPECT_FALSE(ContainsPan(header.value)) << header.key;
+    saw_card |= header.key == "card" && header.value == "****-****-****-****";
+    saw_trace |= header.key == "trace" && header.value == "abc-123";
+    saw_error |= header.key == streams::kDlqErrorHeader;
+  }
+  EXPECT_TRUE(saw_card);
+  EXPECT_TRUE(saw_trace);
+  EXPECT_TRUE(saw_error);
+  ExpectNoPanAnywhere();
 }
 
 }  // namespace

@@ -21,6 +21,14 @@ namespace payments::testing {
 using payments::v1::PaymentConfirmation;
 using payments::v1::PaymentRequest;
 
+// `config` with payments.max.clock.skew.ms raised to a year, for tests whose
+// records jump further ahead of stream time than the default allows (days of
+// event time between two records of a partition).
+inline PaymentsConfig AllowingGaps(PaymentsConfig config = {}) {
+  config.max_clock_skew = std::chrono::milliseconds(365LL * 24 * 60 * 60 * 1000);
+  return config;
+}
+
 inline PaymentRequest MakePayment(const std::string& customer, const std::string& key,
                                   int64_t amount_minor, const std::string& currency = "EUR",
                                   const std::string& merchant = "merchant-1") {
@@ -59,6 +67,24 @@ class FixedScorer final : public FraudScorer {
     auto it = request.metadata().find("score");
     return it == request.metadata().end() ? bp_ : std::stoi(it->second);
   }
+
+ private:
+  int32_t bp_;
+};
+
+// Scores like FixedScorer and remembers the profile of every scored request
+// (by idempotency key).
+class ProfileRecordingScorer final : public FraudScorer {
+ public:
+  explicit ProfileRecordingScorer(int32_t bp = 0) : bp_(bp) {}
+  int32_t ScoreBasisPoints(const PaymentRequest& request,
+                           const CustomerProfile& profile) const override {
+    profiles[request.idempotency_key()] = profile;
+    auto it = request.metadata().find("score");
+    return it == request.metadata().end() ? bp_ : std::stoi(it->second);
+  }
+  bool NeedsRecentApprovals() const override { return false; }
+  mutable std::map<std::string, CustomerProfile> profiles;
 
  private:
   int32_t bp_;

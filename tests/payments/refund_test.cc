@@ -93,6 +93,65 @@ TEST_F(RefundTest, DuplicateRefundRequestsRefundOnce) {
   EXPECT_EQ(Refund("r3", "p1", 400, 11), "APPROVED");
 }
 
+TEST_F(RefundTest, RefundRetriedAfterTheIdempotencyRetentionIsReplayed) {
+  PaymentsConfig config;
+  config.idempotency_retention = std::chrono::milliseconds(10'000);
+  config.refund_window = std::chrono::milliseconds(100'000);
+  Start(config);
+  Paid("p1", 2000, 1000);
+  const auto refund = MakeRefund("c1", "r1", "p1", 600);
+  const auto first = Decide(refund, 2000);
+  ASSERT_EQ(first.decision(), payments::v1::APPROVED);
+  // Past the idempotency retention, inside the refund window: the retry is a
+  // replay (it was approved a second time while money was left).
+  Paid("other", 1, 20'000, "c2");
+  auto retry = Decide(refund, 20'000);
+  EXPECT_TRUE(retry.replay());
+  EXPECT_EQ(retry.decision(), payments::v1::APPROVED);
+  EXPECT_EQ(retry.decided_at_ms(), 2000);
+  EXPECT_EQ(Refund("r2", "p1", 1401, 21'000), decline_code::kRefundExceedsPayment);
+  // Declined refunds are kept as long.
+  EXPECT_TRUE(Decide(MakeRefund("c1", "r2", "p1", 1401), 22'000).replay());
+  EXPECT_EQ(Refund("r3", "p1", 1400, 23'000), "APPROVED");
+  // Until the end of the payment's window.
+  Paid("other2", 1, 100'999, "c2");
+  EXPECT_TRUE(Decide(refund, 100'999).replay());
+  // After it the payment is not refundable: a retry cannot refund anything.
+  Paid("other3", 1, 102'001, "c2");
+  auto late = Decide(refund, 102'001);
+  EXPECT_FALSE(late.replay());
+  EXPECT_EQ(late.decline_code(), decline_code::kUnknownPayment);
+}
+
+TEST_F(RefundTest, ExpiredKeyReuseDoesNotOverwriteARefundablePayment) {
+  PaymentsConfig config;
+  config.idempotency_retention = std::chrono::milliseconds(10'000);
+  config.refund_window = std::chrono::milliseconds(100'000);
+  Start(config);
+  Paid("p1", 1000, 1000);
+  EXPECT_EQ(Refund("r1", "p1", 300, 2000), "APPROVED");
+  Paid("other", 1, 20'000, "c2");  // p1's decision expires
+  // A new payment with p1's key, and p1 itself again: both declined, the
+  // payment record (amount, refunded total, approval time) is untouched.
+  auto reuse = Decide(MakePayment("c1", "p1", 5000), 20'000);
+  EXPECT_EQ(reuse.decline_code(), decline_code::kIdempotencyKeyReused);
+  EXPECT_FALSE(reuse.replay());
+  EXPECT_EQ(Decide(MakePayment("c1", "p1", 1000), 20'001).decline_code(),
+            decline_code::kIdempotencyKeyReused);
+  EXPECT_EQ(Decide(MakeRefund("c1", "p1", "r1", 1), 20'002).decline_code(),
+            decline_code::kIdempotencyKeyReused);
+  EXPECT_EQ(Refund("r2", "p1", 701, 21'000), decline_code::kRefundExceedsPayment);
+  EXPECT_EQ(Refund("r3", "p1", 700, 22'000), "APPROVED");
+  // p1 stays refundable from its own approval time: not after 1000 + window.
+  Paid("other2", 1, 101'000, "c2");
+  EXPECT_EQ(Refund("r4", "p1", 1, 101'000), decline_code::kUnknownPayment);
+  // Then the key is free again.
+  auto fresh = Decide(MakePayment("c1", "p1", 5000), 101'001);
+  EXPECT_EQ(fresh.decision(), payments::v1::APPROVED);
+  EXPECT_FALSE(fresh.replay());
+  EXPECT_EQ(Refund("r5", "p1", 5000, 101'002), "APPROVED");
+}
+
 class RefundCrashTest : public RefundTest,
                         public ::testing::WithParamInterface<streams::CrashPoint> {
  protected:

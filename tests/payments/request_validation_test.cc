@@ -38,11 +38,25 @@ TEST_F(ValidateRequestTest, ChecksRunInTheDocumentedOrder) {
   EXPECT_EQ(Code(r, "other"), decline_code::kMissingField);  // idempotency_key
   r.set_idempotency_key("k");
   EXPECT_EQ(ValidateRequest(r, "other", config_)->message, "customer_id is required");
+  r.set_customer_id(std::string("c\0", 2));
+  EXPECT_EQ(ValidateRequest(r, "other", config_)->message,
+            "customer_id contains a control character");
   r.set_customer_id("c");
+  r.set_idempotency_key("k\t");
+  EXPECT_EQ(Code(r, "other"), decline_code::kInvalidIdentifier);
+  r.set_idempotency_key("k");
   EXPECT_EQ(Code(r, "other"), decline_code::kKeyMismatch);
+  EXPECT_EQ(ValidateIdentity(r, "other")->code, decline_code::kKeyMismatch);
+  EXPECT_EQ(ValidateIdentity(r, "c"), std::nullopt);
   r.set_payment_method_token(std::string(200, 't'));
   EXPECT_EQ(Code(r, "c"), decline_code::kFieldTooLong);
   r.set_payment_method_token("");
+  r.set_merchant_id("m\x7f");
+  EXPECT_EQ(ValidateRequest(r, "c", config_)->message, "merchant_id contains a control character");
+  r.set_merchant_id("");
+  r.set_refund_of("\x01");
+  EXPECT_EQ(ValidateRequest(r, "c", config_)->message, "refund_of contains a control character");
+  r.set_refund_of("");
   EXPECT_EQ(Code(r, "c"), decline_code::kInvalidKind);
   r.set_kind(payments::v1::REFUND);
   EXPECT_EQ(ValidateRequest(r, "c", config_)->message, "merchant_id is required");
@@ -133,6 +147,33 @@ TEST_F(ValidateRequestTest, PanIsFoundEverywhereAndNeverInTheMessage) {
   r = base;
   (*r.mutable_metadata())["note"] = "card " + pan;
   check(r, "c1", "metadata value of 'note'");
+}
+
+TEST_F(ValidateRequestTest, ControlCharactersAreC0DelAndC1) {
+  for (char c = 0; c < 0x20; ++c) EXPECT_TRUE(HasControlCharacter(std::string("a") + c)) << int{c};
+  EXPECT_TRUE(HasControlCharacter("a\x7f"));
+  EXPECT_TRUE(HasControlCharacter("a\xc2\x80"));  // U+0080
+  EXPECT_TRUE(HasControlCharacter("\xc2\x9f"));   // U+009F
+  EXPECT_FALSE(HasControlCharacter("\xc2\xa0"));  // U+00A0 no-break space
+  EXPECT_FALSE(HasControlCharacter("cust-1 k\xc3\xa9 \xe2\x82\xac"));  // é, €
+  EXPECT_FALSE(HasControlCharacter(""));
+  // Every identifier is checked; payment_method_token and metadata are free text.
+  auto r = MakePayment("c1", "k1", 100);
+  r.set_payment_method_token("tok\n");
+  (*r.mutable_metadata())["note"] = "line 1\nline 2";
+  EXPECT_EQ(Code(r, "c1"), std::nullopt);
+  using Mutation = void (*)(payments::v1::PaymentRequest&);
+  const Mutation mutations[] = {
+      [](payments::v1::PaymentRequest& x) { x.set_customer_id("c1\x1b"); },
+      [](payments::v1::PaymentRequest& x) { x.set_idempotency_key("k1\x1b"); },
+      [](payments::v1::PaymentRequest& x) { x.set_merchant_id("m\x1b"); },
+      [](payments::v1::PaymentRequest& x) { x.set_refund_of("p\x1b"); },
+  };
+  for (Mutation mutate : mutations) {
+    auto bad = r;
+    mutate(bad);
+    EXPECT_EQ(Code(bad, bad.customer_id()), decline_code::kInvalidIdentifier) << bad.DebugString();
+  }
 }
 
 TEST_F(ValidateRequestTest, CurrencyListIsIso4217Active) {

@@ -190,8 +190,9 @@ class RollingWindowTest : public testing::PaymentsDriverTest {
  protected:
   void SetUp() override {}
 
+  // The workloads have gaps of up to 30 h between records.
   static PaymentsConfig ModelConfig() {
-    PaymentsConfig config;
+    PaymentsConfig config = testing::AllowingGaps();
     config.rate_limit_per_minute = 6;
     config.rate_limit_burst = 3;
     config.daily_amount_limit_minor = 10'000;
@@ -319,7 +320,7 @@ TEST_F(RollingWindowTest, LateRecordAfterALaterDeclineSeesTheWholeWindow) {
   auto scorer = std::make_shared<RecordingScorer>(true);
   PaymentsConfig config;
   config.daily_amount_limit_minor = 1000;
-  Start(config, scorer);
+  Start(testing::AllowingGaps(config), scorer);
   const int64_t t0 = 10 * kDay;
   ASSERT_EQ(CodeOf(Decide(MakePayment("c1", "a", 600), t0)), "APPROVED");
   ASSERT_EQ(CodeOf(Decide(MakePayment("c1", "b", 400), t0 + kHour)), "APPROVED");
@@ -348,7 +349,7 @@ TEST_F(RollingWindowTest, LateRecordAfterALaterDeclineSeesTheWholeWindow) {
 TEST_F(RollingWindowTest, LateApprovalKeepsWhatLaterLateRecordsStillCount) {
   PaymentsConfig config;
   config.daily_amount_limit_minor = 1000;
-  Start(config, std::make_shared<RecordingScorer>(false));
+  Start(testing::AllowingGaps(config), std::make_shared<RecordingScorer>(false));
   const int64_t t0 = 10 * kDay;
   ASSERT_EQ(CodeOf(Decide(MakePayment("c1", "a", 600), t0)), "APPROVED");
   auto fraud = MakePayment("c1", "f", 1);
@@ -370,7 +371,7 @@ TEST_F(RollingWindowTest, LateApprovalIsNotCountedWhereItIsOutOfTheWindow) {
   auto scorer = std::make_shared<RecordingScorer>(false);
   PaymentsConfig config;
   config.daily_amount_limit_minor = 1000;
-  Start(config, scorer);
+  Start(testing::AllowingGaps(config), scorer);
   const int64_t t0 = 10 * kDay;
   ASSERT_EQ(CodeOf(Decide(MakePayment("c1", "a", 100), t0)), "APPROVED");
   auto fraud = MakePayment("c1", "f", 1);
@@ -392,7 +393,7 @@ TEST_F(RollingWindowTest, HotCustomerRecordStaysSmallAndOldApprovalsAreDeleted) 
   config.rate_limit_per_minute = 1'000'000;
   config.rate_limit_burst = 1'000'000;
   config.daily_amount_limit_minor = 1'000'000'000'000;
-  Start(config, std::make_shared<RecordingScorer>(false));
+  Start(testing::AllowingGaps(config), std::make_shared<RecordingScorer>(false));
   const int64_t t0 = 3 * kDay;
   size_t size_after_100 = 0;
   // 3000 approvals one minute apart: 50 h of event time.
@@ -435,7 +436,7 @@ TEST_F(RollingWindowTest, MigratesARecordOfTheOldLayout) {
   auto scorer = std::make_shared<RecordingScorer>(true);
   PaymentsConfig config;
   config.daily_amount_limit_minor = 1000;
-  Start(config, scorer);
+  Start(testing::AllowingGaps(config), scorer);
   const int64_t t = 20 * kDay;
   // A record as the previous version wrote it: the approvals of the last 24 h
   // in `recent` (two at the same time, merged per currency).
@@ -486,7 +487,7 @@ TEST_F(RollingWindowTest, MigratesARecordOfTheOldLayout) {
 }
 
 TEST_F(RollingWindowTest, ApprovalKeysNeverEqualACustomerId) {
-  Start();
+  Start(testing::AllowingGaps());
   // Approval keys start with 0xFF, which no UTF-8 string contains; a request
   // whose customer_id is not UTF-8 is not decodable (proto3) and is
   // dead-lettered, so it cannot address them.

@@ -31,7 +31,7 @@ TEST_F(ValidationTest, ValidPaymentIsApprovedWithEchoedFields) {
   EXPECT_EQ(c.decision(), payments::v1::APPROVED);
   EXPECT_EQ(c.decline_code(), "");
   EXPECT_EQ(c.decline_message(), "");
-  EXPECT_EQ(c.payment_id(), "pay_gchjdkmgchcpbejkkbkligjc");
+  EXPECT_EQ(c.payment_id(), "pay_colamcmabcbjphbhlhaaledn");
   EXPECT_EQ(c.idempotency_key(), "key-1");
   EXPECT_EQ(c.customer_id(), "cust-1");
   EXPECT_EQ(c.merchant_id(), "shop-7");
@@ -156,11 +156,16 @@ TEST_F(ValidationTest, ValidationDeclineIsStoredAndItsKeyCannotBeReused) {
   ExpectDeclined(Decide(MakePayment("c1", "k1", -1), 1000), decline_code::kInvalidAmount);
   auto stored = ScanStore(Store(kIdempotencyStoreName));
   ASSERT_EQ(stored.size(), 1u);
-  EXPECT_EQ(stored.begin()->first, std::string("c1\0k1", 5));
+  EXPECT_EQ(stored.begin()->first, DecisionKey("c1", "k1"));
   // The corrected request with the same key is a reuse (Stripe semantics).
   ExpectDeclined(Decide(MakePayment("c1", "k1", 100), 2000), decline_code::kIdempotencyKeyReused);
-  // A repeated invalid request fails validation again; the first decision stays stored.
-  ExpectDeclined(Decide(MakePayment("c1", "k1", -2), 3000), decline_code::kInvalidAmount);
+  // The key is looked up before validation: another invalid request with it
+  // is a reuse too, and the same one is a replay.
+  ExpectDeclined(Decide(MakePayment("c1", "k1", -2), 3000), decline_code::kIdempotencyKeyReused);
+  auto replay = Decide(MakePayment("c1", "k1", -1), 4000);
+  EXPECT_TRUE(replay.replay());
+  EXPECT_EQ(replay.decline_code(), decline_code::kInvalidAmount);
+  EXPECT_EQ(replay.decided_at_ms(), 1000);
   EXPECT_EQ(ScanStore(Store(kIdempotencyStoreName)), stored);
   EXPECT_TRUE(ScanStore(Store(kCustomersStoreName)).empty());
   EXPECT_TRUE(ScanStore(Store(kPaymentsStoreName)).empty());
@@ -173,6 +178,24 @@ TEST_F(ValidationTest, DeclinesWithoutIdentityAreNotStored) {
   r = MakePayment("", "k1", 100);
   ExpectDeclined(Decide(r, 2, std::string("")), decline_code::kMissingField);
   EXPECT_TRUE(ScanStore(Store(kIdempotencyStoreName)).empty());
+}
+
+TEST_F(ValidationTest, ControlCharactersInIdentifiersAreDeclined) {
+  auto r = MakePayment(std::string("c\0x", 3), "k1", 100);
+  auto c = Decide(r, 1, r.customer_id());
+  ExpectDeclined(c, decline_code::kInvalidIdentifier);
+  EXPECT_NE(c.decline_message().find("customer_id"), std::string::npos);
+  r = MakePayment("c1", "k\n1", 100);
+  ExpectDeclined(Decide(r, 2), decline_code::kInvalidIdentifier);
+  // Not usable as a key: nothing looked up or stored.
+  EXPECT_TRUE(ScanStore(Store(kIdempotencyStoreName)).empty());
+  // merchant_id and refund_of: declined after the lookup, stored like every
+  // validation decline.
+  r = MakePayment("c1", "k3", 100, "EUR", "shop\x7f");
+  ExpectDeclined(Decide(r, 3), decline_code::kInvalidIdentifier);
+  auto refund = MakeRefund("c1", "r1", std::string("k\0" "3", 3), 100);
+  ExpectDeclined(Decide(refund, 4), decline_code::kInvalidIdentifier);
+  EXPECT_EQ(ScanStore(Store(kIdempotencyStoreName)).size(), 2u);
 }
 
 TEST_F(ValidationTest, MalformedPayloadGoesToDeadLetterTopic) {

@@ -22,11 +22,13 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "devbroker/broker.h"
 #include "runtime_test_util.h"
 #include "streams/runtime/kafka_streams.h"
+#include "streams/stream_task.h"
 
 namespace streams::runtime {
 namespace {
@@ -66,6 +68,12 @@ class FaultInjector {
     std::lock_guard<std::mutex> lock(mutex_);
     faults_[value] = Fault{Kind::kStall, duration};
   }
+  // Fails the record every time it is processed, for good (Corruption, as a
+  // corrupt stored value would): the processing exception handler's case.
+  void PoisonAlways(const std::string& value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    poison_.insert(value);
+  }
   // Blocks the processing thread until Release().
   void BlockOnce(const std::string& value) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -103,6 +111,10 @@ class FaultInjector {
 
   Status Check(const Record<std::string, std::string>& record) {
     std::unique_lock<std::mutex> lock(mutex_);
+    if (poison_.count(record.value) != 0) {
+      ++fired_;
+      return Status::Corruption("a stored value for " + record.key + " does not decode (test)");
+    }
     auto it = faults_.find(record.value);
     if (it == faults_.end()) return Status::Ok();
     Fault fault = it->second;
@@ -129,6 +141,7 @@ class FaultInjector {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::map<std::string, Fault> faults_;
+  std::set<std::string> poison_;
   int fired_ = 0;
   bool blocked_ = false;
   bool released_ = false;
@@ -275,10 +288,11 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
     return client_->ReadAll(topic, kPartitions, "read_uncommitted");
   }
 
-  // The group's committed offsets of the input partitions (OffsetFetch sees
-  // transactional offsets only once their transaction committed).
-  std::map<int32_t, int64_t> GroupOffsets() {
-    std::map<int32_t, int64_t> out;
+  // The group's committed offsets of the input partitions, with their
+  // metadata (OffsetFetch sees transactional offsets only once their
+  // transaction committed).
+  std::map<int32_t, std::pair<int64_t, std::string>> GroupCommitted() {
+    std::map<int32_t, std::pair<int64_t, std::string>> out;
     char errstr[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", broker_->bootstrap_servers().c_str(), errstr,
@@ -292,9 +306,21 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
     for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, kInput, p);
     rd_kafka_resp_err_t err = rd_kafka_committed(consumer, list, 10000);
     EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
-    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& e = list->elems[i];
+      out[e.partition] = {e.offset, e.metadata != nullptr
+                                        ? std::string(static_cast<const char*>(e.metadata),
+                                                      e.metadata_size)
+                                        : std::string()};
+    }
     rd_kafka_topic_partition_list_destroy(list);
     rd_kafka_destroy(consumer);  // Never subscribed: nothing to leave.
+    return out;
+  }
+
+  std::map<int32_t, int64_t> GroupOffsets() {
+    std::map<int32_t, int64_t> out;
+    for (const auto& [partition, committed] : GroupCommitted()) out[partition] = committed.first;
     return out;
   }
 
@@ -400,7 +426,8 @@ TEST_F(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
   // devbroker does not keep topic configs (no DescribeConfigs): the config
   // sent with CreateTopics is checked in the runtime's log line.
   EXPECT_THAT(log, HasSubstr("creating changelog topic " + changelog +
-                             " (6 partitions, replication factor 1, cleanup.policy=compact)"));
+                             " (6 partitions, replication factor 1, cleanup.policy=compact, "
+                             "message.timestamp.type=CreateTime)"));
 
   // The created changelog is usable: records flow and restore works.
   client_->Produce("wide-input", 6, {{"a", "1"}, {"b", "2"}, {"a", "3"}});
@@ -794,6 +821,101 @@ TEST_F(KafkaStreamsDevBrokerTest, CleanRestartRestoresNothingAndResumes) {
   EXPECT_EQ(streams->stats().records_processed, 400u);
   ExpectExactlyOnceResult();
   EXPECT_EQ(ReadCounts(config, *topology_, kPartitions), input_.expected);
+}
+
+// Processing exception handler (dead_letter, the default): a record that fails
+// for good is dead-lettered; the cycle it failed in is replayed without it, so
+// its partial output (forwarded before the failure) is never committed, and
+// every other input still has exactly one output.
+TEST_F(KafkaStreamsDevBrokerTest, RecordFailingForGoodIsDeadLetteredAndTheRestIsExactlyOnce) {
+  const std::set<std::string> poison = {"v77", "v345", "v346"};
+  for (const auto& v : poison) faults_.PoisonAlways(v);
+  TempDir dir;
+  StreamsConfig config = Config(dir.path(), "i1");
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto streams = MakeStreams(config, registry);
+  ASSERT_TRUE(streams->Start().ok());
+  Produce(500, 10);
+  ASSERT_TRUE(WaitFor([&] { return GroupOffsets() == InputEnds(); }, seconds(40)))
+      << streams->stats().records_processed;
+  ASSERT_TRUE(streams->Stop().ok());
+  EXPECT_EQ(streams->state(), KafkaStreams::State::kNotRunning);
+
+  // The expected result: the input without the poison records.
+  CountInput without;
+  for (const auto& [key, values] : input_.values) {
+    for (const auto& v : values) {
+      if (poison.count(v) != 0) continue;
+      without.values[key].push_back(v);
+      ++without.expected[key];
+    }
+  }
+  ExpectExactlyOnceOutput(ReadCommitted(kOutput), without);
+  ExpectCommittedChangelog(ReadCommitted(Changelog()), without.expected);
+  std::set<std::string> dead;
+  for (const ConsumedRecord& r : ReadCommitted("input.dlq")) {
+    dead.insert(r.value.value_or(""));
+    std::map<std::string, std::string> headers;
+    for (const Header& h : r.headers) headers[h.key] = h.value;
+    EXPECT_EQ(headers[kDlqErrorClassHeader], "Corruption");
+    EXPECT_THAT(headers[kDlqErrorHeader], HasSubstr("does not decode"));
+    EXPECT_EQ(headers[kDlqTopicHeader], kInput);
+  }
+  EXPECT_EQ(dead, poison);
+  EXPECT_EQ(MetricValue(*registry, "streams_processing_exceptions_total", {{"action", "dead_letter"}}),
+            3);
+}
+
+// processing.exception.handler=fail: the instance stops with the error instead.
+TEST_F(KafkaStreamsDevBrokerTest, FailHandlerStopsTheInstanceOnARecordFailingForGood) {
+  faults_.PoisonAlways("v20");
+  TempDir dir;
+  auto streams = MakeStreams(Config(dir.path(), "i1", {{"processing.exception.handler", "fail"}}));
+  ASSERT_TRUE(streams->Start().ok());
+  Produce(100, 5);
+  ASSERT_TRUE(WaitFor([&] { return streams->state() == KafkaStreams::State::kError; }, seconds(30)));
+  EXPECT_THAT(streams->error().message(), HasSubstr("does not decode"));
+  EXPECT_THAT(streams->error().message(), HasSubstr("processing.exception.handler=fail"));
+  ASSERT_TRUE(streams->Stop().ok() || streams->state() == KafkaStreams::State::kError);
+  EXPECT_TRUE(ReadCommitted("input.dlq").empty());
+}
+
+// The task's stream time is committed with the offsets (offset metadata) and
+// adopted by the next owner, so records at the end of the input that wrote
+// nothing to a changelog still count after a handover.
+TEST_F(KafkaStreamsDevBrokerTest, StreamTimeTravelsWithTheCommittedOffsets) {
+  testing::CountOptions options;
+  options.echo_input = true;
+  options.echo_stream_time = true;
+  options.read_only_prefix = "r";
+  topology_ = testing::BuildCountTopology(kInput, kOutput, options);
+  ASSERT_NE(topology_, nullptr);
+  const std::string key = "key-0";
+  const int32_t partition = DefaultPartitionForKey(key, kPartitions).value();
+  {
+    TempDir dir;
+    auto a = MakeStreams(Config(dir.path(), "a"));
+    ASSERT_TRUE(a->Start().ok());
+    client_->Produce(kInput, kPartitions, {{key, "w1"}}, /*timestamp_ms=*/1000000);
+    // Writes nothing: only the offsets' metadata can carry its timestamp.
+    client_->Produce(kInput, kPartitions, {{key, "r1"}}, /*timestamp_ms=*/9000000);
+    ASSERT_TRUE(WaitFor([&] { return GroupOffsets()[partition] == 2; }, seconds(30)));
+    ASSERT_TRUE(a->Stop().ok());
+  }
+  // The metadata of the committed offset.
+  EXPECT_EQ(GroupCommitted()[partition],
+            std::make_pair(int64_t{2}, std::string("streams.v1;stream_time=9000000")));
+  // A new owner without local state: the changelog alone says 1000000; the
+  // committed metadata says 9000000, and a later, older record keeps it.
+  TempDir dir_b;
+  auto b = MakeStreams(Config(dir_b.path(), "b"));
+  ASSERT_TRUE(b->Start().ok());
+  client_->Produce(kInput, kPartitions, {{key, "r2"}}, /*timestamp_ms=*/2000000);
+  ASSERT_TRUE(WaitFor([&] { return GroupOffsets()[partition] == 3; }, seconds(30)));
+  ASSERT_TRUE(b->Stop().ok());
+  std::vector<std::string> outputs;
+  for (const ConsumedRecord& r : ReadCommitted(kOutput)) outputs.push_back(r.value.value_or(""));
+  EXPECT_THAT(outputs, ::testing::ElementsAre("1|w1@1000000", "1|r1@9000000", "1|r2@9000000"));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include "fault_injection.h"
 #include "runtime_test_util.h"
 #include "streams/stream_task.h"
 
@@ -32,6 +33,7 @@ using testing::WaitFor;
 constexpr int kPartitions = 4;
 constexpr char kApp[] = "count-app";
 constexpr int32_t kOutputBroker = 2;
+constexpr int16_t kApiOffsetFetch = 9;
 
 class KafkaStreamsTest : public ::testing::Test {
  protected:
@@ -298,10 +300,12 @@ TEST_F(KafkaStreamsTest, BrokerDownAndUpLosesNoInput) {
   std::thread producer([&] { cluster_->Produce("input", Input(400, 25)); });
   std::this_thread::sleep_for(milliseconds(100));
   ASSERT_EQ(rd_kafka_mock_broker_set_down(cluster_->mock(), 2), RD_KAFKA_RESP_ERR_NO_ERROR);
-  std::this_thread::sleep_for(milliseconds(1500));
+  // Longer than the transaction timeout: cycles fail, abort and recover.
+  std::this_thread::sleep_for(seconds(10));
+  EXPECT_NE(streams->state(), KafkaStreams::State::kError) << streams->error();
   ASSERT_EQ(rd_kafka_mock_broker_set_up(cluster_->mock(), 2), RD_KAFKA_RESP_ERR_NO_ERROR);
   producer.join();
-  ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 800; }, seconds(45)))
+  ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 800; }, seconds(60)))
       << streams->stats().records_processed;
   ASSERT_TRUE(streams->Stop().ok());
   EXPECT_EQ(streams->stats().records_processed, 800u);
@@ -410,6 +414,160 @@ TEST_F(KafkaStreamsTest, StartFailsForMissingOrNotCoPartitionedSources) {
     EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
     EXPECT_THAT(status.message(), HasSubstr("not co-partitioned"));
   }
+}
+
+// Item: a failed or timed-out committed-offset lookup at assignment is
+// retried (then the thread rejoins); it never falls back to the task's local
+// checkpoint, which dates from the last time this instance owned the
+// partition (here: before B processed 400 more records).
+TEST_F(KafkaStreamsTest, FailedCommittedOffsetLookupsAreRetriedNotReplacedByACheckpoint) {
+  TempDir dir_a;
+  TempDir dir_b;
+  const std::map<std::string, std::string> fast_lookups = {{"offsets.lookup.timeout.ms", "300"}};
+  StreamsConfig config_a = Config(dir_a.path(), "a", ProcessingGuarantee::kAtLeastOnce, fast_lookups);
+  StreamsConfig config_b = Config(dir_b.path(), "b", ProcessingGuarantee::kAtLeastOnce);
+  cluster_->Produce("input", Input(400, 40));
+  {
+    auto a = MakeStreams(config_a);
+    ASSERT_TRUE(a->Start().ok());
+    ASSERT_TRUE(WaitFor([&] { return a->stats().records_processed >= 400; }, seconds(30)));
+    ASSERT_TRUE(a->Stop().ok());
+  }
+  cluster_->Produce("input", Input(400, 40));
+  {
+    auto b = MakeStreams(config_b);
+    ASSERT_TRUE(b->Start().ok());
+    ASSERT_TRUE(WaitFor([&] { return b->stats().records_processed >= 400; }, seconds(30)))
+        << b->stats().records_processed;
+    ASSERT_TRUE(b->Stop().ok());
+  }
+  // A comes back while the coordinator cannot answer OffsetFetch for several
+  // lookup timeouts.
+  std::vector<rd_kafka_resp_err_t> errors(20, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+  rd_kafka_mock_push_request_errors_array(cluster_->mock(), kApiOffsetFetch, errors.size(),
+                                          errors.data());
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto a = MakeStreams(config_a, registry);
+  ASSERT_TRUE(a->Start().ok());
+  ASSERT_TRUE(a->AwaitReady(seconds(60)).ok()) << a->error();
+  cluster_->Produce("input", Input(100, 40));
+  ASSERT_TRUE(WaitFor([&] { return a->stats().records_processed >= 100; }, seconds(30)));
+  // Nothing processed twice: what A restores plus what it processes is exact.
+  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(a->Stop().ok());
+  EXPECT_EQ(a->stats().records_processed, 100u);
+  EXPECT_EQ(ReadCounts(config_a, *topology_, kPartitions), expected_);
+  EXPECT_EQ(testing::MaxCountPerKey(cluster_->ReadAll("output")), expected_);
+}
+
+// Item: a consumer seek that fails after an abort must not let the consumer
+// go on from its fetch position (the aborted records would never be processed
+// again): the thread closes its tasks and rejoins.
+TEST_F(KafkaStreamsTest, SeekFailureAfterAnAbortRejoinsInsteadOfSkippingInput) {
+  TempDir dir;
+  StreamsConfig config = Config(dir.path(), "i1", ProcessingGuarantee::kExactlyOnceV2);
+  auto streams = MakeStreams(config);
+  ASSERT_TRUE(streams->Start().ok());
+  ASSERT_TRUE(streams->AwaitReady(seconds(30)).ok());
+  cluster_->Produce("input", Input(300, 30));
+  ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 300; }, seconds(30)));
+  const uint64_t rebalances_before = streams->stats().rebalances;
+
+  internal::Faults().fail_seeks.store(1);
+  // A produce request rejected for good: the cycle aborts and must be re-read.
+  rd_kafka_mock_broker_push_request_error_rtts(cluster_->mock(), kOutputBroker,
+                                               testing::kApiProduce, 1,
+                                               RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
+  cluster_->Produce("input", Input(300, 30));
+  ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 600; }, seconds(45)))
+      << streams->stats().records_processed;
+  EXPECT_EQ(internal::Faults().fail_seeks.load(), 0);
+  EXPECT_GT(streams->stats().rebalances, rebalances_before);
+  ASSERT_TRUE(streams->Stop().ok());
+  EXPECT_EQ(ReadCounts(config, *topology_, kPartitions), expected_);
+  EXPECT_EQ(testing::MaxCountPerKey(cluster_->ReadAll("output")), expected_);
+}
+
+// Item: transient broker errors while taking an assignment (the changelogs'
+// leader is down, so restore watermarks cannot be read) make the thread
+// retry and rejoin, not fail; when the broker is back after 10 s everything
+// is processed once.
+TEST_F(KafkaStreamsTest, AssignmentDuringABrokerOutageIsRetriedUntilTheBrokerIsBack) {
+  // Group and transaction coordinators stay up; the changelogs' leader goes down.
+  rd_kafka_mock_coordinator_set(cluster_->mock(), "group", kApp, 1);
+  TempDir dir_a;
+  TempDir dir_b;
+  const std::map<std::string, std::string> fast_lookups = {{"offsets.lookup.timeout.ms", "500"}};
+  StreamsConfig config_a = Config(dir_a.path(), "a", ProcessingGuarantee::kAtLeastOnce, fast_lookups);
+  StreamsConfig config_b = Config(dir_b.path(), "b", ProcessingGuarantee::kAtLeastOnce, fast_lookups);
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto a = MakeStreams(config_a, registry);
+  ASSERT_TRUE(a->Start().ok());
+  ASSERT_TRUE(a->AwaitReady(seconds(30)).ok());
+  cluster_->Produce("input", Input(400, 40));
+  ASSERT_TRUE(WaitFor([&] { return a->stats().records_processed >= 400; }, seconds(30)));
+  std::this_thread::sleep_for(milliseconds(200));  // Committed.
+
+  ASSERT_EQ(rd_kafka_mock_broker_set_down(cluster_->mock(), kOutputBroker),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  const auto down_at = std::chrono::steady_clock::now();
+  auto b = MakeStreams(config_b, registry);
+  ASSERT_TRUE(b->Start().ok());  // Joins: both take assignments during the outage.
+  ASSERT_TRUE(WaitFor([&] { return MetricValue(*registry, "streams_assignment_retries_total") >= 2; },
+                      seconds(9)));
+  // Input arrives during the outage (its partitions' leader is up); no task
+  // can be set up until the changelogs' leader is back.
+  cluster_->Produce("input", Input(400, 40));
+  while (std::chrono::steady_clock::now() - down_at < seconds(10)) {
+    std::this_thread::sleep_for(milliseconds(100));
+    ASSERT_NE(a->state(), KafkaStreams::State::kError) << a->error();
+    ASSERT_NE(b->state(), KafkaStreams::State::kError) << b->error();
+  }
+  ASSERT_EQ(rd_kafka_mock_broker_set_up(cluster_->mock(), kOutputBroker),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_TRUE(WaitFor([&] { return Processed({a.get(), b.get()}) >= 800; }, seconds(90)))
+      << Processed({a.get(), b.get()});
+  // B leaves; A takes every task and restores B's part.
+  ASSERT_TRUE(b->Stop().ok());
+  ASSERT_TRUE(WaitFor([&] { return a->IsReady() && a->assigned_tasks().size() == kPartitions; },
+                      seconds(60)));
+  ASSERT_TRUE(a->Stop().ok());
+  EXPECT_EQ(a->state(), KafkaStreams::State::kNotRunning);
+  EXPECT_EQ(Processed({a.get(), b.get()}), 800u);
+  EXPECT_EQ(ReadCounts(config_a, *topology_, kPartitions), expected_);
+  EXPECT_EQ(testing::MaxCountPerKey(cluster_->ReadAll("output")), expected_);
+}
+
+// Item: every client's event queue is served: the offsets client (never
+// assigned) and the restore consumer (assigned only while restoring) do not
+// accumulate error events while the brokers are unreachable.
+TEST_F(KafkaStreamsTest, AuxiliaryClientQueuesAreServed) {
+  TempDir dir;
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto streams = MakeStreams(Config(dir.path(), "i1", ProcessingGuarantee::kAtLeastOnce), registry);
+  ASSERT_TRUE(streams->Start().ok());
+  ASSERT_TRUE(streams->AwaitReady(seconds(30)).ok());
+  cluster_->Produce("input", Input(100, 10));
+  ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 100; }, seconds(30)));
+  for (int broker = 1; broker <= 3; ++broker) {
+    ASSERT_EQ(rd_kafka_mock_broker_set_down(cluster_->mock(), broker), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  double max_offsets = 0;
+  double max_restore = 0;
+  for (int i = 0; i < 60; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    max_offsets = std::max(
+        max_offsets, MetricValue(*registry, "streams_client_queue_events", {{"client", "offsets"}}));
+    max_restore = std::max(max_restore, MetricValue(*registry, "streams_client_queue_events",
+                                                    {{"client", "restore-consumer"}}));
+  }
+  for (int broker = 1; broker <= 3; ++broker) {
+    ASSERT_EQ(rd_kafka_mock_broker_set_up(cluster_->mock(), broker), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  EXPECT_EQ(SeriesCount(*registry, "streams_client_queue_events"), 4u);
+  EXPECT_LE(max_offsets, 3);
+  EXPECT_LE(max_restore, 3);
+  ASSERT_TRUE(streams->Stop().ok());
 }
 
 }  // namespace

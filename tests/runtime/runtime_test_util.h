@@ -265,6 +265,11 @@ struct CountOptions {
   // Called after the output of a record was forwarded (sent to the
   // collector); an error fails the record, and the runtime aborts the cycle.
   std::function<Status(const Record<std::string, std::string>&)> after_forward;
+  // Records whose value starts with this prefix are not counted: nothing is
+  // written (no changelog record) and the current count is forwarded.
+  std::string read_only_prefix;
+  // Appends "@<stream time>" (the task's, after this record) to the output.
+  bool echo_stream_time = false;
 };
 
 // Counts records per key in store "counts" and forwards "<count>" per record.
@@ -281,10 +286,16 @@ class CountProcessor final : public Processor<std::string, std::string> {
   Status Process(const Record<std::string, std::string>& record) override {
     auto current = store_->Get(record.key);
     if (!current.ok()) return current.status();
-    int64_t count = current->has_value() ? std::stoll(**current) + 1 : 1;
-    STREAMS_RETURN_IF_ERROR(store_->Put(record.key, std::to_string(count)));
+    const bool read_only = !options_.read_only_prefix.empty() &&
+                           record.value.rfind(options_.read_only_prefix, 0) == 0;
+    int64_t count = current->has_value() ? std::stoll(**current) : 0;
+    if (!read_only) {
+      ++count;
+      STREAMS_RETURN_IF_ERROR(store_->Put(record.key, std::to_string(count)));
+    }
     std::string value = std::to_string(count);
     if (options_.echo_input) value += "|" + record.value;
+    if (options_.echo_stream_time) value += "@" + std::to_string(context_->stream_time().millis());
     STREAMS_RETURN_IF_ERROR(context_->Forward(
         Record<std::string, std::string>{record.key, std::move(value), record.timestamp, {}}));
     return options_.after_forward ? options_.after_forward(record) : Status::Ok();

@@ -292,6 +292,7 @@ TEST_F(StreamTaskTest, DeadLettersUndecodableRecordsThroughTheCollector) {
   EXPECT_EQ(dead.timestamp, Timestamp(5));
   EXPECT_EQ(dead.headers, (Headers{{"origin", "test"},
                                    {kDlqErrorHeader, "value: not a decimal int64 on topic 'nums'"},
+                                   {kDlqErrorClassHeader, "Corruption"},
                                    {kDlqTopicHeader, "nums"},
                                    {kDlqPartitionHeader, "1"},
                                    {kDlqOffsetHeader, "41"}}));
@@ -412,6 +413,186 @@ TEST_F(StreamTaskTest, SecondTaskOnTheSameDirectoryFailsWithIoError) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kIoError);
   EXPECT_THAT(second.status().message(), HasSubstr("task 0_1"));
+}
+
+}  // namespace
+}  // namespace streams
+
+namespace streams {
+namespace {
+
+// Forwards "<timestamp check>@<stream time>" for every record.
+class TimeProbe : public Processor<std::string, std::string> {
+ public:
+  Status Init(ProcessorContext<std::string, std::string>& context) override {
+    context_ = &context;
+    return Status::Ok();
+  }
+  Status Process(const Record<std::string, std::string>& record) override {
+    if (record.value.rfind("corrupt", 0) == 0) return Status::Corruption("stored value does not decode");
+    const char* check = context_->timestamp_check() == TimestampCheck::kValid     ? "valid"
+                        : context_->timestamp_check() == TimestampCheck::kInvalid ? "invalid"
+                                                                                   : "ahead";
+    return context_->Forward({record.key,
+                              std::string(check) + "@" +
+                                  (context_->has_stream_time()
+                                       ? std::to_string(context_->stream_time().millis())
+                                       : std::string("none")),
+                              record.timestamp,
+                              {}});
+  }
+
+ private:
+  ProcessorContext<std::string, std::string>* context_ = nullptr;
+};
+
+class TaskTimestampTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "task-timestamp-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    auto resources = state::StateResources::Create({});
+    ASSERT_TRUE(resources.ok()) << resources.status();
+    resources_ = std::move(*resources);
+  }
+  void TearDown() override {
+    task_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Open(TimestampPolicy policy, Redactor redactor = nullptr) {
+    TopologyBuilder builder;
+    builder.AddSource<std::string, std::string>("src", {"in"}, StringSerdeInstance(),
+                                                StringSerdeInstance());
+    builder.AddProcessor<TimeProbe>("probe", [] { return std::make_unique<TimeProbe>(); },
+                                    {"src"});
+    builder.AddSink<std::string, std::string>("out", "out", StringSerdeInstance(),
+                                              StringSerdeInstance(), {"probe"});
+    builder.SetTimestampPolicy(policy);
+    if (redactor) builder.SetDeadLetterRedactor(std::move(redactor));
+    auto topology = std::move(builder).Build();
+    ASSERT_TRUE(topology.ok()) << topology.status();
+    topology_ = std::move(*topology);
+    auto task = StreamTask::Create(*topology_, TaskId{Partition(0)},
+                                   {.application_id = "app", .state_directory = dir_ + "/0_0"},
+                                   resources_.get(), &collector_, &clock_);
+    ASSERT_TRUE(task.ok()) << task.status();
+    task_ = std::move(*task);
+    ASSERT_TRUE(task_->InitializeProcessors().ok());
+  }
+
+  std::string Process(int64_t offset, int64_t ts, std::string value = "x") {
+    ConsumedRecord r;
+    r.topic = "in";
+    r.offset = Offset(offset);
+    r.timestamp = Timestamp(ts);
+    r.key = "k";
+    r.value = std::move(value);
+    const size_t before = collector_.sent.size();
+    Status status = task_->Process(r);
+    if (!status.ok()) return status.ToString();
+    return collector_.sent.size() > before ? collector_.sent.back().value.value_or("") : "";
+  }
+
+  std::string dir_;
+  std::unique_ptr<state::StateResources> resources_;
+  FakeCollector collector_;
+  ManualClock clock_;
+  std::unique_ptr<Topology> topology_;
+  std::unique_ptr<StreamTask> task_;
+};
+
+TEST_F(TaskTimestampTest, NegativeAndAbsurdTimestampsAreInvalidAndDoNotMoveStreamTime) {
+  Open({});
+  EXPECT_EQ(Process(0, -1), "invalid@none");
+  EXPECT_EQ(Process(1, 1000), "valid@1000");
+  EXPECT_EQ(Process(2, -1), "invalid@1000");
+  // Microseconds in a millisecond field: after 9999-12-31.
+  EXPECT_EQ(Process(3, 1764000000000000), "invalid@1000");
+  EXPECT_EQ(Process(4, kMaxValidTimestampMillis), "valid@" + std::to_string(kMaxValidTimestampMillis));
+  EXPECT_EQ(task_->stream_time(), Timestamp(kMaxValidTimestampMillis));
+}
+
+TEST_F(TaskTimestampTest, RecordsBeyondTheLeadDoNotMoveStreamTime) {
+  Open({.max_lead = std::chrono::milliseconds(100)});
+  EXPECT_EQ(Process(0, 5000), "valid@5000");
+  EXPECT_EQ(Process(1, 5100), "valid@5100");  // Exactly the lead: fine.
+  EXPECT_EQ(Process(2, 5201), "ahead@5100");
+  EXPECT_EQ(Process(3, 5150), "valid@5150");
+  EXPECT_EQ(task_->stream_time(), Timestamp(5150));
+}
+
+TEST_F(TaskTimestampTest, TheClockIsAReferenceSoAnIdleGapDoesNotStopThePartition) {
+  Open({.max_lead = std::chrono::milliseconds(100)});
+  EXPECT_EQ(Process(0, 5000), "valid@5000");
+  // Hours later (the partition was idle): ahead of stream time, not of the clock.
+  clock_.Set(Timestamp(5000 + 3600000));
+  EXPECT_EQ(Process(1, 5000 + 3600000 + 50), "valid@3605050");
+  EXPECT_EQ(Process(2, 5000 + 3600000 + 500), "ahead@3605050");
+}
+
+TEST_F(TaskTimestampTest, AdoptedStreamTimeOnlyRaisesAndIsWhatAbortRewindsTo) {
+  Open({});
+  ASSERT_TRUE(task_->AdoptCommittedStreamTime(Timestamp(9000)).ok());
+  ASSERT_TRUE(task_->AdoptCommittedStreamTime(Timestamp(4000)).ok());
+  EXPECT_EQ(task_->stream_time(), Timestamp(9000));
+  EXPECT_EQ(Process(0, 2000), "valid@9000");
+  task_->Abort();
+  EXPECT_EQ(task_->stream_time(), Timestamp(9000));
+  EXPECT_EQ(Process(0, 9500), "valid@9500");
+  // Not with uncommitted work.
+  EXPECT_EQ(task_->AdoptCommittedStreamTime(Timestamp(20000)).code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST_F(TaskTimestampTest, DeadLetterRecordIsRedactedAndMovesThePosition) {
+  Open({}, [](std::string_view bytes) {
+    std::string out(bytes);
+    for (char& c : out) {
+      if (c >= '0' && c <= '9') c = '*';
+    }
+    return out;
+  });
+  ConsumedRecord r;
+  r.topic = "in";
+  r.offset = Offset(7);
+  r.timestamp = Timestamp(1234);
+  r.key = "card 4111";
+  r.value = "corrupt 4111111111111111";
+  r.headers = {{"trace", "id-42"}};
+  Status failed = task_->Process(r);
+  EXPECT_EQ(failed.code(), StatusCode::kCorruption);
+  task_->Abort();
+  ASSERT_TRUE(task_->DeadLetterRecord(r, failed).ok());
+  ASSERT_EQ(collector_.sent.size(), 1u);
+  const ProducedRecord& dead = collector_.sent[0];
+  EXPECT_EQ(dead.topic, "in.dlq");
+  EXPECT_EQ(dead.key, "card ****");
+  EXPECT_EQ(dead.value, "corrupt ****************");
+  std::map<std::string, std::string> headers;
+  for (const Header& h : dead.headers) headers[h.key] = h.value;
+  EXPECT_EQ(headers["trace"], "id-**");
+  EXPECT_EQ(headers[kDlqErrorClassHeader], "Corruption");
+  EXPECT_EQ(headers[kDlqOffsetHeader], "7");
+  EXPECT_EQ(task_->ConsumedOffsets().at(TopicPartition{"in", Partition(0)}), Offset(8));
+  EXPECT_FALSE(task_->stream_time().has_value());
+  ConsumedRecord other = r;
+  other.topic = "elsewhere";
+  EXPECT_EQ(task_->DeadLetterRecord(other, failed).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(TaskTimestampTest, NonPositiveMaxLeadIsRejectedByBuild) {
+  TopologyBuilder builder;
+  builder.AddSource<std::string, std::string>("src", {"in"}, StringSerdeInstance(),
+                                              StringSerdeInstance());
+  builder.AddSink<std::string, std::string>("out", "out", StringSerdeInstance(),
+                                            StringSerdeInstance(), {"src"});
+  builder.SetTimestampPolicy({.max_lead = std::chrono::milliseconds(0)});
+  auto topology = std::move(builder).Build();
+  EXPECT_EQ(topology.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(topology.status().message(), HasSubstr("max_lead must be positive"));
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ class NodeContextImpl final : public internal::NodeContext {
   const Headers& headers() const override;
   Timestamp timestamp() const override;
   Timestamp stream_time() const override;
+  bool has_stream_time() const override;
+  TimestampCheck timestamp_check() const override;
   Timestamp wall_clock_time() const override;
   state::KeyValueStore* GetStateStore(std::string_view name) override;
   Result<PunctuationId> Schedule(std::chrono::milliseconds interval, PunctuationType type,
@@ -193,7 +195,8 @@ class StreamTaskImpl final : public StreamTask {
     unprepared_work_ = true;
     if (!decoded.ok()) return DeadLetter(record, decoded.status());
 
-    AdvanceStreamTime(record.timestamp);
+    timestamp_check_ = CheckTimestamp(record.timestamp);
+    if (timestamp_check_ == TimestampCheck::kValid) AdvanceStreamTime(record.timestamp);
     metadata_ = RecordMetadata{record.topic, record.partition, record.offset};
     current_timestamp_ = record.timestamp;
     current_headers_ = record.headers;
@@ -201,6 +204,7 @@ class StreamTaskImpl final : public StreamTask {
     Status status = ForwardFrom(source->second, std::move(*decoded), std::nullopt);
     metadata_.reset();
     current_headers_.clear();
+    timestamp_check_ = TimestampCheck::kValid;
     if (!status.ok()) {
       return status.WithContext("task " + id_.ToString() + ": node '" +
                                 failed_node_.value_or(spec.name) + "' failed on " + tp.ToString() +
@@ -209,6 +213,33 @@ class StreamTaskImpl final : public StreamTask {
     positions_.insert_or_assign(tp, record.offset.Next());
     ++stats_.records_processed;
     return FireStreamTimePunctuations();
+  }
+
+  Status DeadLetterRecord(const ConsumedRecord& record, const Status& error) override {
+    if (!initialized_ || closed_) {
+      return Status::FailedPrecondition("task " + id_.ToString() +
+                                        (closed_ ? " is closed" : " is not initialized"));
+    }
+    if (source_by_topic_.find(record.topic) == source_by_topic_.end() ||
+        record.partition != id_.partition) {
+      return Status::InvalidArgument("task " + id_.ToString() + " does not process partition " +
+                                     TopicPartition{record.topic, record.partition}.ToString());
+    }
+    unprepared_work_ = true;
+    return DeadLetter(record, error);
+  }
+
+  Status AdoptCommittedStreamTime(Timestamp committed) override {
+    if (closed_) return Status::FailedPrecondition("task " + id_.ToString() + " is closed");
+    if (HasUncommittedWork()) {
+      return Status::FailedPrecondition("task " + id_.ToString() +
+                                        ": stream time adopted with uncommitted work");
+    }
+    if (stream_time_ && committed <= *stream_time_) return Status::Ok();
+    AdvanceStreamTime(committed);
+    committed_stream_time_ = stream_time_;
+    committed_.stream_time = stream_time_;
+    return Status::Ok();
   }
 
   Status PunctuateWallClock() override {
@@ -343,6 +374,8 @@ class StreamTaskImpl final : public StreamTask {
 
   const state::Checkpoint& committed_checkpoint() const override { return committed_; }
 
+  std::optional<Timestamp> stream_time() const override { return stream_time_; }
+
   state::KeyValueStore* GetStore(std::string_view name) override {
     return closed_ ? nullptr : state_->GetStore(name);
   }
@@ -384,7 +417,9 @@ class StreamTaskImpl final : public StreamTask {
   const std::optional<RecordMetadata>& metadata() const { return metadata_; }
   const Headers& current_headers() const { return current_headers_; }
   Timestamp current_timestamp() const { return current_timestamp_; }
-  Timestamp stream_time() const { return stream_time_.value_or(Timestamp(0)); }
+  Timestamp stream_time_or_zero() const { return stream_time_.value_or(Timestamp(0)); }
+  bool has_stream_time() const { return stream_time_.has_value(); }
+  TimestampCheck timestamp_check() const { return timestamp_check_; }
   Timestamp wall_clock_time() const { return clock_->Now(); }
   RecordCollector* collector() const { return collector_; }
   void RequestCommit() { commit_requested_ = true; }
@@ -410,7 +445,7 @@ class StreamTaskImpl final : public StreamTask {
     schedule.punctuator = std::move(punctuator);
     if (type == PunctuationType::kStreamTime) {
       // Aligned to multiples of the interval; the first one after the current stream time.
-      schedule.next = NextMultipleAfter(stream_time(), interval.count());
+      schedule.next = NextMultipleAfter(stream_time_or_zero(), interval.count());
     } else {
       schedule.next = Timestamp(clock_->Now().millis() + interval.count());
     }
@@ -446,6 +481,22 @@ class StreamTaskImpl final : public StreamTask {
     return nullptr;
   }
 
+  TimestampCheck CheckTimestamp(Timestamp t) const {
+    if (t.millis() < 0 || t.millis() > kMaxValidTimestampMillis) return TimestampCheck::kInvalid;
+    const auto& max_lead = topology_.timestamp_policy().max_lead;
+    if (max_lead && stream_time_) {
+      // Ahead of what? Stream time alone would stop a partition for good after
+      // an idle gap longer than max_lead (every later record would be "ahead"),
+      // so the reference is the later of stream time and the clock: with
+      // producers' clocks in sync, a record is never ahead of the processing
+      // host's clock by more than the skew. The first record of a new task
+      // (no stream time yet) is not bounded.
+      const int64_t reference = std::max(stream_time_->millis(), clock_->Now().millis());
+      if (t.millis() - reference > max_lead->count()) return TimestampCheck::kTooFarAhead;
+    }
+    return TimestampCheck::kValid;
+  }
+
   void AdvanceStreamTime(Timestamp t) {
     if (!stream_time_ || t > *stream_time_) stream_time_ = t;
     state_->AdvanceStreamTime(t);
@@ -473,14 +524,24 @@ class StreamTaskImpl final : public StreamTask {
     out.key = record.key;
     out.value = record.value;
     out.headers = record.headers;
+    if (const Redactor& redact = topology_.dead_letter_redactor()) {
+      if (out.key) out.key = redact(*out.key);
+      if (out.value) out.value = redact(*out.value);
+      for (Header& header : out.headers) {
+        header.key = redact(header.key);
+        header.value = redact(header.value);
+      }
+    }
     out.headers.push_back(Header{kDlqErrorHeader, error.message()});
+    out.headers.push_back(Header{kDlqErrorClassHeader, std::string(StatusCodeName(error.code()))});
     out.headers.push_back(Header{kDlqTopicHeader, record.topic});
     out.headers.push_back(Header{kDlqPartitionHeader, std::to_string(record.partition.value())});
     out.headers.push_back(Header{kDlqOffsetHeader, std::to_string(record.offset.value())});
     const TopicPartition tp{record.topic, record.partition};
-    // Never log payloads: the error message of a serde names sizes and types only.
-    spdlog::warn("task {}: record {}@{} does not deserialize ({}); sent to dead-letter topic {}",
-                 id_.ToString(), tp.ToString(), record.offset.value(), error.message(), out.topic);
+    // Never log payloads: the error message of a serde names sizes and types
+    // only, and processors' errors name fields, not values.
+    spdlog::warn("task {}: record {}@{} sent to dead-letter topic {}: {}", id_.ToString(),
+                 tp.ToString(), record.offset.value(), out.topic, error.ToString());
     const std::string dlq_topic = out.topic;
     STREAMS_RETURN_IF_ERROR(
         collector_->Send(std::move(out))
@@ -555,6 +616,7 @@ class StreamTaskImpl final : public StreamTask {
   std::optional<std::string> failed_node_;
 
   std::optional<Timestamp> stream_time_;
+  TimestampCheck timestamp_check_ = TimestampCheck::kValid;
   std::map<TopicPartition, Offset> positions_;
   std::map<uint64_t, Schedule> schedules_;
   uint64_t next_schedule_id_ = 1;
@@ -575,7 +637,9 @@ const std::optional<RecordMetadata>& NodeContextImpl::record_metadata() const {
 }
 const Headers& NodeContextImpl::headers() const { return task_->current_headers(); }
 Timestamp NodeContextImpl::timestamp() const { return task_->current_timestamp(); }
-Timestamp NodeContextImpl::stream_time() const { return task_->stream_time(); }
+Timestamp NodeContextImpl::stream_time() const { return task_->stream_time_or_zero(); }
+bool NodeContextImpl::has_stream_time() const { return task_->has_stream_time(); }
+TimestampCheck NodeContextImpl::timestamp_check() const { return task_->timestamp_check(); }
 Timestamp NodeContextImpl::wall_clock_time() const { return task_->wall_clock_time(); }
 state::KeyValueStore* NodeContextImpl::GetStateStore(std::string_view name) {
   return task_->StoreFor(node_, name);

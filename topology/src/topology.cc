@@ -150,6 +150,16 @@ std::string Topology::Describe() const {
 
 void TopologyBuilder::AddNode(internal::NodeSpec spec) { nodes_.push_back(std::move(spec)); }
 
+TopologyBuilder& TopologyBuilder::SetTimestampPolicy(TimestampPolicy policy) {
+  timestamp_policy_ = policy;
+  return *this;
+}
+
+TopologyBuilder& TopologyBuilder::SetDeadLetterRedactor(Redactor redactor) {
+  dead_letter_redactor_ = std::move(redactor);
+  return *this;
+}
+
 TopologyBuilder& TopologyBuilder::AddStateStore(state::StoreSpec spec,
                                                 std::vector<std::string> processors) {
   stores_.emplace_back(std::move(spec), std::move(processors));
@@ -198,6 +208,11 @@ Result<std::unique_ptr<Topology>> TopologyBuilder::Build() && {
     if (!store_by_name.emplace(spec.name, i).second) {
       problems.push_back("duplicate store name " + Quote(spec.name));
     }
+  }
+
+  if (timestamp_policy_.max_lead && timestamp_policy_.max_lead->count() <= 0) {
+    problems.push_back("timestamp policy max_lead must be positive, got " +
+                       std::to_string(timestamp_policy_.max_lead->count()) + " ms");
   }
 
   // --- Per-node checks and edges (parent -> child by index).
@@ -367,6 +382,8 @@ Result<std::unique_ptr<Topology>> TopologyBuilder::Build() && {
   for (auto& [spec, processors] : stores_) topology->stores_.push_back(std::move(spec));
   topology->source_topics_.assign(source_topics.begin(), source_topics.end());
   topology->sink_topics_.assign(sink_topics.begin(), sink_topics.end());
+  topology->timestamp_policy_ = timestamp_policy_;
+  topology->dead_letter_redactor_ = std::move(dead_letter_redactor_);
   return topology;
 }
 

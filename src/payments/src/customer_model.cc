@@ -139,7 +139,8 @@ void ApplyApprovedPaymentStats(CustomerState& state, const payments::v1::Payment
 // ---------------------------------------------------------------- CustomerLedger
 
 Result<CustomerLedger> CustomerLedger::Load(KeyValueStore& records, KeyValueStore& approvals,
-                                            std::string customer_id, int64_t record_ms) {
+                                            std::string customer_id, int64_t record_ms,
+                                            int64_t earliest_ms) {
   CustomerLedger ledger(records, approvals, std::move(customer_id));
   STREAMS_ASSIGN_OR_RETURN(std::optional<std::string> stored, records.Get(ledger.customer_id_));
   if (stored) {
@@ -157,7 +158,7 @@ Result<CustomerLedger> CustomerLedger::Load(KeyValueStore& records, KeyValueStor
   } else {
     ledger.state_.set_layout(kCustomerStateLayout);
   }
-  ledger.now_ms_ = CustomerTime(ledger.state_, record_ms);
+  ledger.now_ms_ = std::max(CustomerTime(ledger.state_, record_ms), earliest_ms);
   if (ledger.known_) {
     STREAMS_RETURN_IF_ERROR(ledger.AdvanceTo(ledger.now_ms_));
   } else {
@@ -166,23 +167,23 @@ Result<CustomerLedger> CustomerLedger::Load(KeyValueStore& records, KeyValueStor
   return ledger;
 }
 
-Result<ApprovalEntry> CustomerLedger::ReadEntry(int64_t seq) {
+Result<std::optional<ApprovalEntry>> CustomerLedger::FindEntry(int64_t seq) {
   STREAMS_ASSIGN_OR_RETURN(std::optional<std::string> stored,
                            approvals_->Get(ApprovalKey(customer_id_, seq)));
-  if (!stored) {
-    return Status::Corruption("approval " + std::to_string(seq) +
-                              " of a customer is missing from store '" + approvals_->name() + "'");
-  }
-  return ParseEntry(*approvals_, *stored);
+  if (!stored) return std::optional<ApprovalEntry>();
+  STREAMS_ASSIGN_OR_RETURN(ApprovalEntry entry, ParseEntry(*approvals_, *stored));
+  return std::optional<ApprovalEntry>(std::move(entry));
 }
 
 template <typename Fn>
 Result<int64_t> CustomerLedger::WalkBack(int64_t start_seq, __int128 cutoff, Fn&& fn) {
   int64_t seq = start_seq;
   while (seq > state_.oldest_stored_seq()) {
-    STREAMS_ASSIGN_OR_RETURN(ApprovalEntry entry, ReadEntry(seq - 1));
-    if (entry.at_ms() <= cutoff) break;
-    fn(entry);
+    STREAMS_ASSIGN_OR_RETURN(std::optional<ApprovalEntry> entry, FindEntry(seq - 1));
+    // Expired (customers store TTL): it and the older ones are at or before
+    // every cutoff this request can use (Load's earliest_ms).
+    if (!entry || entry->at_ms() <= cutoff) break;
+    fn(*entry);
     --seq;
   }
   return seq;
@@ -241,42 +242,111 @@ Status CustomerLedger::Migrate() {
 
 Status CustomerLedger::AdvanceTo(int64_t now_ms) {
   if (now_ms <= state_.window_end_ms()) return Status::Ok();
+  // The stored window end is the customer time of the record's last write:
+  // rewrite the record (restarting its TTL in the customers store) at least
+  // once per 24 h of customer time while the customer sends requests.
+  if (static_cast<__int128>(now_ms) - state_.window_end_ms() >= kDailyWindowMs) changed_ = true;
   const int64_t next = state_.next_approval_seq();
-  // Approvals that left the 24 h window (at_ms <= now - 24 h), oldest first.
   const __int128 day_cutoff = static_cast<__int128>(now_ms) - kDailyWindowMs;
+  const __int128 hour_cutoff = static_cast<__int128>(now_ms) - kVelocityWindowMs;
+  const bool windows_empty = state_.window_start_seq() == next && state_.hour_start_seq() == next;
+  if (!windows_empty && state_.last_event_ms() <= day_cutoff) {
+    // Every approval (at_ms <= last_event_ms) left both windows: the same
+    // result as the loops below, without reading entries (which may have
+    // expired by now).
+    state_.set_window_start_seq(next);
+    state_.clear_window_totals();
+    state_.set_hour_start_seq(next);
+    state_.set_last_hour_count(0);
+    state_.set_window_end_ms(now_ms);
+    changed_ = true;
+    return Status::Ok();
+  }
+  // Approvals that left the 24 h window (at_ms <= now - 24 h), oldest first.
   if (state_.window_start_seq() < next && state_.window_start_ms() <= day_cutoff) {
     int64_t seq = state_.window_start_seq();
     for (; seq < next; ++seq) {
-      STREAMS_ASSIGN_OR_RETURN(ApprovalEntry entry, ReadEntry(seq));
-      if (entry.at_ms() > day_cutoff) {
-        state_.set_window_start_ms(entry.at_ms());
+      STREAMS_ASSIGN_OR_RETURN(std::optional<ApprovalEntry> entry, FindEntry(seq));
+      if (!entry) return Rebuild(now_ms);  // expired: its amount is gone
+      if (entry->at_ms() > day_cutoff) {
+        state_.set_window_start_ms(entry->at_ms());
         break;
       }
       STREAMS_RETURN_IF_ERROR(
-          SubtractFromWindow(entry.currency(), entry.amount_minor(), entry.count()));
+          SubtractFromWindow(entry->currency(), entry->amount_minor(), entry->count()));
     }
     state_.set_window_start_seq(seq);
     if ((seq == next) != (state_.window_totals_size() == 0)) return Inconsistent("24 h sums");
     changed_ = true;
   }
   // Approvals that left the velocity window (at_ms <= now - 1 h).
-  const __int128 hour_cutoff = static_cast<__int128>(now_ms) - kVelocityWindowMs;
   if (state_.hour_start_seq() < next && state_.hour_start_ms() <= hour_cutoff) {
     int64_t seq = state_.hour_start_seq();
     for (; seq < next; ++seq) {
-      STREAMS_ASSIGN_OR_RETURN(ApprovalEntry entry, ReadEntry(seq));
-      if (entry.at_ms() > hour_cutoff) {
-        state_.set_hour_start_ms(entry.at_ms());
+      STREAMS_ASSIGN_OR_RETURN(std::optional<ApprovalEntry> entry, FindEntry(seq));
+      if (!entry) return Rebuild(now_ms);
+      if (entry->at_ms() > hour_cutoff) {
+        state_.set_hour_start_ms(entry->at_ms());
         break;
       }
-      if (entry.count() > state_.last_hour_count()) return Inconsistent("last-hour count");
-      state_.set_last_hour_count(state_.last_hour_count() - entry.count());
+      if (entry->count() > state_.last_hour_count()) return Inconsistent("last-hour count");
+      state_.set_last_hour_count(state_.last_hour_count() - entry->count());
     }
     state_.set_hour_start_seq(seq);
     if ((seq == next) != (state_.last_hour_count() == 0)) return Inconsistent("last-hour count");
     changed_ = true;
   }
   state_.set_window_end_ms(now_ms);
+  return Status::Ok();
+}
+
+Status CustomerLedger::Rebuild(int64_t now_ms) {
+  const int64_t next = state_.next_approval_seq();
+  const __int128 day_cutoff = static_cast<__int128>(now_ms) - kDailyWindowMs;
+  const __int128 hour_cutoff = static_cast<__int128>(now_ms) - kVelocityWindowMs;
+  state_.clear_window_totals();
+  state_.set_last_hour_count(0);
+  std::optional<int64_t> oldest;
+  std::optional<int64_t> window_start;
+  std::optional<int64_t> hour_start;
+  {
+    STREAMS_ASSIGN_OR_RETURN(
+        auto it, approvals_->Range(ApprovalKey(customer_id_, state_.oldest_stored_seq()),
+                                   ApprovalKey(customer_id_, next)));
+    for (; it->Valid(); it->Next()) {
+      const std::string_view key = it->key();
+      if (key.size() < 8) return Inconsistent("approval keys");
+      uint64_t seq = 0;
+      for (size_t i = key.size() - 8; i < key.size(); ++i) {
+        seq = (seq << 8) | static_cast<unsigned char>(key[i]);
+      }
+      STREAMS_ASSIGN_OR_RETURN(ApprovalEntry e, ParseEntry(*approvals_, it->value()));
+      if (!oldest) {
+        oldest = static_cast<int64_t>(seq);
+        state_.set_oldest_stored_ms(e.at_ms());
+      }
+      if (e.at_ms() > day_cutoff) {
+        STREAMS_RETURN_IF_ERROR(AddToWindow(e.currency(), e.amount_minor(), e.count()));
+        if (!window_start) {
+          window_start = static_cast<int64_t>(seq);
+          state_.set_window_start_ms(e.at_ms());
+        }
+      }
+      if (e.at_ms() > hour_cutoff) {
+        state_.set_last_hour_count(SaturatingAdd(state_.last_hour_count(), e.count()));
+        if (!hour_start) {
+          hour_start = static_cast<int64_t>(seq);
+          state_.set_hour_start_ms(e.at_ms());
+        }
+      }
+    }
+    STREAMS_RETURN_IF_ERROR(it->status());
+  }
+  state_.set_oldest_stored_seq(oldest.value_or(next));
+  state_.set_window_start_seq(window_start.value_or(next));
+  state_.set_hour_start_seq(hour_start.value_or(next));
+  state_.set_window_end_ms(now_ms);
+  changed_ = true;
   return Status::Ok();
 }
 
@@ -437,9 +507,13 @@ Status CustomerLedger::Approve(const payments::v1::PaymentRequest& request,
     const bool all_below_expired = end == now;
     while (oldest < window_start) {
       if (!all_below_expired) {
-        STREAMS_ASSIGN_OR_RETURN(ApprovalEntry e, ReadEntry(oldest));
-        if (e.at_ms() > day_cutoff) {
-          state_.set_oldest_stored_ms(e.at_ms());
+        STREAMS_ASSIGN_OR_RETURN(std::optional<ApprovalEntry> e, FindEntry(oldest));
+        if (!e) {  // expired (customers store TTL) and purged: nothing to delete
+          ++oldest;
+          continue;
+        }
+        if (e->at_ms() > day_cutoff) {
+          state_.set_oldest_stored_ms(e->at_ms());
           break;
         }
       }

@@ -24,6 +24,17 @@
 // and E. The CustomerState value is bounded (its lists are bounded by the
 // number of currencies and kKnown*Limit).
 //
+// Expiry: the customers store has a TTL (payments.customer.retention.ms, R).
+// The record is rewritten by every approval and at least once per 24 h of
+// customer time while the customer sends PAYMENTs (AdvanceTo), so only a
+// customer idle for about R expires (record and entries; it then starts over).
+// An entry is written with its approval's record, so it never outlives it.
+// Requests are judged at customer time >= stream time - (R - 24 h) (Load's
+// earliest_ms), so every entry a window can still count (at_ms > now - 24 h,
+// written at stream time >= at_ms) is unexpired; entries that did expire are
+// skipped where they could only be out of every window, and when one is
+// missing from the sums' range the sums are rebuilt from the entries present.
+//
 // Thread safety: a CustomerLedger is a per-request value used by the one
 // thread that drives the task; the free functions are pure.
 #pragma once
@@ -69,10 +80,13 @@ class CustomerLedger {
   // borrowed, may be the same store; must outlive the ledger). Migrates a
   // layout-0 record (stages its approvals as entries) and moves the window
   // sums up to the customer time (the record itself is staged by
-  // SaveIfChanged or Approve). Errors: store errors, Corruption of a stored value.
+  // SaveIfChanged or Approve). The customer time is also at least
+  // `earliest_ms` (stream time - (customer retention - 24 h)). Errors: store
+  // errors, Corruption of a stored value.
   static streams::Result<CustomerLedger> Load(streams::state::KeyValueStore& records,
                                               streams::state::KeyValueStore& approvals,
-                                              std::string customer_id, int64_t record_ms);
+                                              std::string customer_id, int64_t record_ms,
+                                              int64_t earliest_ms);
 
   // Whether the customer has a record (has had an approved PAYMENT).
   bool known() const { return known_; }
@@ -97,7 +111,8 @@ class CustomerLedger {
                           const TokenBucketValue& bucket_after);
 
   // For a request that changes nothing else: stages the record when Load
-  // changed it (migration, approvals that left a window); otherwise no write.
+  // changed it (migration, approvals that left a window, 24 h of customer time
+  // since its last write); otherwise no write.
   // Errors: store errors.
   streams::Status SaveIfChanged();
 
@@ -109,11 +124,14 @@ class CustomerLedger {
   streams::Status Migrate();
   // Moves window_end_ms up to now, subtracting what left the windows.
   streams::Status AdvanceTo(int64_t now_ms);
-  // The stored entry `seq`; Corruption when absent or invalid.
-  streams::Result<ApprovalEntry> ReadEntry(int64_t seq);
+  // Recomputes the window sums, starts and the oldest stored seq for customer
+  // time now from the entries present (after one expired). O(entries stored).
+  streams::Status Rebuild(int64_t now_ms);
+  // The stored entry `seq`; std::nullopt when absent (expired); Corruption when invalid.
+  streams::Result<std::optional<ApprovalEntry>> FindEntry(int64_t seq);
   // Walks down from start_seq - 1 (not below oldest_stored_seq) while the
-  // entries have at_ms > cutoff, calling fn(entry) for each; returns the
-  // lowest seq walked (start_seq when none).
+  // entries are present and have at_ms > cutoff, calling fn(entry) for each;
+  // returns the lowest seq walked (start_seq when none).
   template <typename Fn>
   streams::Result<int64_t> WalkBack(int64_t start_seq, __int128 cutoff, Fn&& fn);
   streams::Status AddToWindow(const std::string& currency, int64_t amount, int64_t count);

@@ -16,6 +16,8 @@ constexpr size_t kSha256Bytes = 32;
 constexpr size_t kPaymentIdHexChars = 24;
 // Bumped if the encoding ever changes (old fingerprints then no longer match).
 constexpr std::string_view kFingerprintVersion = "payments.fingerprint.v1";
+// First byte of DecisionKey.
+constexpr unsigned char kDecisionKeyLayout = 0xFE;
 
 // SHA-256 through OpenSSL's EVP interface. SHA-256 of in-memory bytes cannot
 // fail short of memory exhaustion, which aborts like any allocation would.
@@ -44,6 +46,11 @@ std::string ToHex(const unsigned char* data, size_t n) {
 
 void AppendUint64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xFF));
+}
+
+void AppendUint32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8)
     out.push_back(static_cast<char>((v >> shift) & 0xFF));
 }
 
@@ -76,13 +83,20 @@ std::string RequestFingerprint(const payments::v1::PaymentRequest& request) {
   return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
+std::string DecisionKey(std::string_view customer_id, std::string_view idempotency_key) {
+  std::string key;
+  key.reserve(9 + customer_id.size() + idempotency_key.size());
+  key.push_back(static_cast<char>(kDecisionKeyLayout));
+  AppendUint32(key, static_cast<uint32_t>(customer_id.size()));
+  key.append(customer_id);
+  AppendUint32(key, static_cast<uint32_t>(idempotency_key.size()));
+  key.append(idempotency_key);
+  return key;
+}
+
 std::string PaymentIdFor(std::string_view customer_id, std::string_view idempotency_key) {
-  std::string input;
-  input.reserve(customer_id.size() + 1 + idempotency_key.size());
-  input.append(customer_id);
-  input.push_back('\0');
-  input.append(idempotency_key);
-  std::string id = "pay_" + Sha256Hex(input).substr(0, kPaymentIdHexChars);
+  std::string id =
+      "pay_" + Sha256Hex(DecisionKey(customer_id, idempotency_key)).substr(0, kPaymentIdHexChars);
   for (size_t i = 4; i < id.size(); ++i) {
     const char c = id[i];
     const int nibble = c <= '9' ? c - '0' : c - 'a' + 10;

@@ -135,6 +135,12 @@ Result<PaymentsConfig> PaymentsConfig::FromProperties(
     } else if (key == kMetadataMaxEntriesKey) {
       STREAMS_RETURN_IF_ERROR(ParseRange(key, value, 0, kMaxMetadataEntries, n));
       config.metadata_max_entries = n;
+    } else if (key == kMaxClockSkewMsKey) {
+      STREAMS_RETURN_IF_ERROR(ParseRange(key, value, 1, kMaxDurationMs, n));
+      config.max_clock_skew = std::chrono::milliseconds(n);
+    } else if (key == kCustomerRetentionMsKey) {
+      STREAMS_RETURN_IF_ERROR(ParseRange(key, value, kMinCustomerRetentionMs, kMaxDurationMs, n));
+      config.customer_retention = std::chrono::milliseconds(n);
     } else {
       return Status::InvalidArgument("unknown configuration key " + key);
     }
@@ -166,6 +172,10 @@ Status PaymentsConfig::Validate() const {
   STREAMS_RETURN_IF_ERROR(CheckRange(kStringMaxLengthKey, string_max_length, 1, kMaxStringLength));
   STREAMS_RETURN_IF_ERROR(
       CheckRange(kMetadataMaxEntriesKey, metadata_max_entries, 0, kMaxMetadataEntries));
+  STREAMS_RETURN_IF_ERROR(
+      CheckRange(kMaxClockSkewMsKey, max_clock_skew.count(), 1, kMaxDurationMs));
+  STREAMS_RETURN_IF_ERROR(CheckRange(kCustomerRetentionMsKey, customer_retention.count(),
+                                     kMinCustomerRetentionMs, kMaxDurationMs));
   return Status::Ok();
 }
 
@@ -182,6 +192,8 @@ std::map<std::string, std::string> PaymentsConfig::ToProperties() const {
       {std::string(kRefundWindowMsKey), std::to_string(refund_window.count())},
       {std::string(kStringMaxLengthKey), std::to_string(string_max_length)},
       {std::string(kMetadataMaxEntriesKey), std::to_string(metadata_max_entries)},
+      {std::string(kMaxClockSkewMsKey), std::to_string(max_clock_skew.count())},
+      {std::string(kCustomerRetentionMsKey), std::to_string(customer_retention.count())},
   };
 }
 

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "decide_processor.h"
+#include "payments/pan.h"
 #include "streams/serde.h"
 #include "streams/state/store_spec.h"
 
@@ -39,9 +40,16 @@ streams::Result<std::unique_ptr<streams::Topology>> BuildPaymentsTopology(
                         {decide});
   builder.AddStateStore(streams::state::StoreSpec{.name = std::string(kCustomersStoreName),
                                                   .kind = streams::state::StoreKind::kPersistent,
-                                                  .ttl = std::nullopt,
+                                                  .ttl = config.customer_retention,
                                                   .logged = true},
                         {decide});
+  // Records far ahead of stream time are declined (TIMESTAMP_TOO_FAR_AHEAD) and
+  // do not move it, so one skewed clock cannot expire every entry of a partition.
+  builder.SetTimestampPolicy(streams::TimestampPolicy{.max_lead = config.max_clock_skew});
+  // An undecodable request is dead-lettered as raw bytes: mask card numbers in
+  // its key, value and headers first.
+  builder.SetDeadLetterRedactor(
+      [](std::string_view bytes) { return RedactPanBytes(bytes); });
   builder.AddSink<std::string, payments::v1::PaymentConfirmation>(
       std::string(kConfirmationsSinkName), config.confirmations_topic,
       streams::StringSerdeInstance(),

@@ -65,25 +65,47 @@ std::optional<Decline> ValidateRequest(const PaymentRequest& request, std::strin
     return Make(decline_code::kPanNotAllowed, "a card number was found in the " + *field +
                                                   "; send a payment_method_token instead");
   }
-  return internal::ValidateWithoutPan(request, record_key, config);
+  if (auto decline = ValidateIdentity(request, record_key)) return decline;
+  return internal::ValidateFields(request, config);
 }
 
-namespace internal {
+bool HasControlCharacter(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) return true;
+    if (c == 0xC2 && i + 1 < text.size()) {
+      const auto next = static_cast<unsigned char>(text[i + 1]);
+      if (next >= 0x80 && next <= 0x9F) return true;
+    }
+  }
+  return false;
+}
 
-std::optional<Decline> ValidateWithoutPan(const PaymentRequest& request,
-                                          std::string_view record_key,
-                                          const PaymentsConfig& config) {
+std::optional<Decline> ValidateIdentity(const PaymentRequest& request,
+                                        std::string_view record_key) {
   if (request.idempotency_key().empty()) {
     return Make(decline_code::kMissingField, "idempotency_key is required");
   }
   if (request.customer_id().empty()) {
     return Make(decline_code::kMissingField, "customer_id is required");
   }
+  if (HasControlCharacter(request.customer_id())) {
+    return Make(decline_code::kInvalidIdentifier, "customer_id contains a control character");
+  }
+  if (HasControlCharacter(request.idempotency_key())) {
+    return Make(decline_code::kInvalidIdentifier, "idempotency_key contains a control character");
+  }
   if (record_key != request.customer_id()) {
     return Make(decline_code::kKeyMismatch,
                 "the record key must equal customer_id (requests are partitioned by customer)");
   }
+  return std::nullopt;
+}
 
+namespace internal {
+
+std::optional<Decline> ValidateFields(const PaymentRequest& request,
+                                      const PaymentsConfig& config) {
   const auto limit = static_cast<size_t>(config.string_max_length);
   const std::pair<std::string_view, const std::string*> fields[] = {
       {"idempotency_key", &request.idempotency_key()},
@@ -117,6 +139,13 @@ std::optional<Decline> ValidateWithoutPan(const PaymentRequest& request,
                                                    " bytes long; the limit is " +
                                                    std::to_string(limit));
     }
+  }
+
+  if (HasControlCharacter(request.merchant_id())) {
+    return Make(decline_code::kInvalidIdentifier, "merchant_id contains a control character");
+  }
+  if (HasControlCharacter(request.refund_of())) {
+    return Make(decline_code::kInvalidIdentifier, "refund_of contains a control character");
   }
 
   const bool is_payment = request.kind() == payments::v1::PAYMENT;

@@ -9,10 +9,9 @@
 
 namespace payments::internal {
 
-// ValidateRequest without step 1 (the PAN check), for callers that already
-// ran FindPanField.
-std::optional<Decline> ValidateWithoutPan(const payments::v1::PaymentRequest& request,
-                                          std::string_view record_key,
-                                          const PaymentsConfig& config);
+// Checks 5-12 of ValidateRequest (after the PAN check, ValidateIdentity and
+// the idempotency lookup).
+std::optional<Decline> ValidateFields(const payments::v1::PaymentRequest& request,
+                                      const PaymentsConfig& config);
 
 }  // namespace payments::internal

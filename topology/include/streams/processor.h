@@ -64,6 +64,23 @@ enum class PunctuationType {
   kWallClockTime,
 };
 
+// How the task judged the timestamp of the record being processed (see
+// TimestampPolicy in topology.h). Only a kValid timestamp moves stream time.
+enum class TimestampCheck {
+  // Within [0, kMaxValidTimestampMillis] and not more than the policy's
+  // max_lead ahead. Also inside a punctuator.
+  kValid,
+  // Negative (the producer set none) or after kMaxValidTimestampMillis (a
+  // microsecond or nanosecond value in a millisecond field).
+  kInvalid,
+  // More than TimestampPolicy::max_lead ahead of both the task's stream time
+  // and the task's clock (see TimestampPolicy).
+  kTooFarAhead,
+};
+
+// 9999-12-31T23:59:59.999Z: larger record timestamps are kInvalid.
+inline constexpr int64_t kMaxValidTimestampMillis = 253402300799999;
+
 // A punctuator gets the time (stream or wall clock) at which it fired. Inside
 // it, the context's record_metadata() is std::nullopt, headers() is empty and
 // timestamp() is that time; records it forwards carry their own timestamps.
@@ -94,8 +111,15 @@ class ProcessorContextBase {
   virtual const Headers& headers() const = 0;
   // Timestamp of the record being processed, or the punctuation time.
   virtual Timestamp timestamp() const = 0;
-  // The largest record timestamp this task has seen (restored after restarts).
+  // The largest kValid record timestamp this task has seen (restored after
+  // restarts, handovers included); Timestamp(0) before the first one. While a
+  // record is processed, it includes that record's timestamp when it is kValid.
   virtual Timestamp stream_time() const = 0;
+  // Whether the task has a stream time yet (false until the first kValid record
+  // of a new task).
+  virtual bool has_stream_time() const = 0;
+  // The task's verdict on the current record's timestamp (kValid in a punctuator).
+  virtual TimestampCheck timestamp_check() const = 0;
   // The injected clock's time. Decisions must not depend on it.
   virtual Timestamp wall_clock_time() const = 0;
 

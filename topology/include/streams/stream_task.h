@@ -41,6 +41,8 @@ inline constexpr char kDlqErrorHeader[] = "dlq.error";
 inline constexpr char kDlqTopicHeader[] = "dlq.source.topic";
 inline constexpr char kDlqPartitionHeader[] = "dlq.source.partition";
 inline constexpr char kDlqOffsetHeader[] = "dlq.source.offset";
+// The StatusCodeName of the error ("Corruption", "InvalidArgument", ...).
+inline constexpr char kDlqErrorClassHeader[] = "dlq.error.class";
 
 // A store's changelog partition and where restoring it starts.
 struct RestoreSpec {
@@ -103,6 +105,17 @@ class StreamTask {
   // The input position becomes record.offset + 1 only on success.
   virtual Status Process(const ConsumedRecord& record) = 0;
 
+  // Sends `record` (one of input_partitions()) to the dead-letter topic instead
+  // of processing it, as for a record that does not deserialize: redacted by
+  // the topology's dead-letter redactor, with the kDlq* headers naming `error`
+  // (its message must not contain record contents); the input position moves
+  // past it and stream time does not. For a record whose processing failed for
+  // good: the caller aborts the cycle and, in the replay, dead-letters the
+  // record here instead of calling Process. Errors: InvalidArgument (not an
+  // input partition), FailedPrecondition (not initialized or closed), those of
+  // the collector.
+  virtual Status DeadLetterRecord(const ConsumedRecord& record, const Status& error) = 0;
+
   // Fires due wall-clock punctuations.
   virtual Status PunctuateWallClock() = 0;
 
@@ -147,6 +160,18 @@ class StreamTask {
   // member variables are not rewound: keep state in stores.
   // The caller re-reads input from ConsumedOffsets().
   virtual void Abort() = 0;
+
+  // The task's stream time: the largest kValid record timestamp processed or
+  // restored; std::nullopt before the first one.
+  virtual std::optional<Timestamp> stream_time() const = 0;
+
+  // Before processing: raises stream time (and the point Abort() rewinds to) to
+  // `committed` when it is larger, e.g. the stream time the previous owner
+  // committed with its last transaction. Records at the end of the input that
+  // wrote no changelog record (replays, declines) are remembered so across
+  // handovers. Errors: FailedPrecondition when the task has uncommitted work or
+  // is closed.
+  virtual Status AdoptCommittedStreamTime(Timestamp committed) = 0;
 
   // The last committed checkpoint.
   virtual const state::Checkpoint& committed_checkpoint() const = 0;

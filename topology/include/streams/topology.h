@@ -16,10 +16,12 @@
 // immutable and may be shared by all tasks of all threads.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <typeindex>
 #include <vector>
 
@@ -37,6 +39,27 @@ template <typename K, typename V>
 using StreamPartitioner = std::function<std::optional<Partition>(
     const std::string& topic, const K& key, const V& value, int32_t partition_count)>;
 
+// How tasks treat record timestamps. A record whose timestamp is not kValid
+// (see TimestampCheck in processor.h) is still processed, but does not move
+// stream time, so it cannot expire TTL entries or fire stream-time
+// punctuations; processors see the verdict in context.timestamp_check().
+struct TimestampPolicy {
+  // A record more than this ahead of max(the task's stream time, the task's
+  // clock) is kTooFarAhead (the first record of a task without stream time is
+  // not bounded). Stream time alone cannot be the reference: after
+  // an idle gap longer than max_lead every record would be ahead of it, for
+  // good. This is the one verdict that reads the clock; it can only change
+  // from kTooFarAhead to kValid on a later replay (clocks move forward), and
+  // never for a record that was within the bound when first processed.
+  // std::nullopt: no bound (only negative and absurd timestamps are rejected).
+  std::optional<std::chrono::milliseconds> max_lead;
+};
+
+// Rewrites bytes before they leave the engine in a dead-letter record: the
+// key, the value and every header value (masking card numbers, say). Must be
+// deterministic and thread-safe; it runs on stream threads.
+using Redactor = std::function<std::string(std::string_view)>;
+
 class Topology {
  public:
   // Nodes in a topological order (every parent before its children).
@@ -48,6 +71,10 @@ class Topology {
   const std::vector<std::string>& sink_topics() const { return sink_topics_; }
   // The node named `name`, or nullptr.
   const internal::NodeSpec* FindNode(std::string_view name) const;
+  const TimestampPolicy& timestamp_policy() const { return timestamp_policy_; }
+  // The dead-letter redactor; empty: records are dead-lettered as read.
+  const Redactor& dead_letter_redactor() const { return dead_letter_redactor_; }
+
   // "<application_id>-<store>-changelog".
   static std::string ChangelogTopic(std::string_view application_id, std::string_view store);
 
@@ -62,6 +89,8 @@ class Topology {
   std::vector<state::StoreSpec> stores_;
   std::vector<std::string> source_topics_;
   std::vector<std::string> sink_topics_;
+  TimestampPolicy timestamp_policy_;
+  Redactor dead_letter_redactor_;
 };
 
 class TopologyBuilder {
@@ -91,6 +120,12 @@ class TopologyBuilder {
   TopologyBuilder& ConnectProcessorAndStateStores(std::string processor,
                                                   std::vector<std::string> stores);
 
+  // Sets how tasks judge record timestamps (default: no max_lead). Build()
+  // rejects a max_lead <= 0.
+  TopologyBuilder& SetTimestampPolicy(TimestampPolicy policy);
+  // Sets the redactor applied to every dead-lettered record (default: none).
+  TopologyBuilder& SetDeadLetterRedactor(Redactor redactor);
+
   // Validates and freezes the topology. Errors (InvalidArgument, every problem
   // found listed in one message): duplicate node or store name, unknown parent,
   // a parent listed twice, a parent that is a sink, a source with parents or no
@@ -112,6 +147,8 @@ class TopologyBuilder {
   std::vector<internal::NodeSpec> nodes_;
   std::vector<std::pair<state::StoreSpec, std::vector<std::string>>> stores_;
   std::vector<std::pair<std::string, std::vector<std::string>>> connections_;
+  TimestampPolicy timestamp_policy_;
+  Redactor dead_letter_redactor_;
 };
 
 // ---------------------------------------------------------------------------

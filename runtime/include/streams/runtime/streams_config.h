@@ -65,6 +65,18 @@ enum class ProcessingGuarantee {
 
 enum class OffsetReset { kEarliest, kLatest };
 
+// What happens to a record whose processing fails for good (the error is
+// InvalidArgument or Corruption: a corrupt stored value, a record too large for
+// the producer). Other errors (broker, transaction, I/O) abort and retry the cycle.
+enum class ProcessingExceptionHandler {
+  // "dead_letter": the cycle is aborted and replayed with that record sent to
+  // the dead-letter topic (headers name the error) instead of being processed,
+  // so none of its partial outputs or state survive; processing goes on.
+  kDeadLetter,
+  // "fail": the stream thread fails with the error (the instance goes to kError).
+  kFail,
+};
+
 // The kind of librdkafka client a pass-through property is meant for.
 enum class ClientKind { kConsumer, kRestoreConsumer, kProducer, kAdmin };
 
@@ -112,6 +124,11 @@ class StreamsConfig {
   std::chrono::milliseconds poll_timeout() const { return poll_timeout_; }
   int64_t restore_batch_records() const { return restore_batch_records_; }
   int64_t max_poll_records() const { return max_poll_records_; }
+  ProcessingExceptionHandler processing_exception_handler() const {
+    return processing_exception_handler_;
+  }
+  // Timeout of one committed-offset or watermark lookup at assignment.
+  std::chrono::milliseconds offsets_lookup_timeout() const { return offsets_lookup_timeout_; }
   const state::StateOptions& state_options() const { return state_options_; }
 
   // "<state.dir>/<application.id>": the directory locked by an instance.
@@ -166,6 +183,9 @@ class StreamsConfig {
   std::chrono::milliseconds poll_timeout_{100};
   int64_t restore_batch_records_ = 10000;
   int64_t max_poll_records_ = 500;
+  ProcessingExceptionHandler processing_exception_handler_ =
+      ProcessingExceptionHandler::kDeadLetter;
+  std::chrono::milliseconds offsets_lookup_timeout_{5000};
   state::StateOptions state_options_;
 };
 

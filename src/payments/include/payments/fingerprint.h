@@ -21,9 +21,17 @@ namespace payments {
 // thing, and must be replayed rather than declined as IDEMPOTENCY_KEY_REUSED.
 std::string RequestFingerprint(const payments::v1::PaymentRequest& request);
 
-// "pay_" + the first 96 bits of SHA-256(customer_id + '\0' + idempotency_key)
-// as 24 letters 'a'..'p' (4 bits each). Deterministic: the same pair always gets
-// the same id. Digit-free, so an id never looks like a card number.
+// The unambiguous encoding of a (customer_id, idempotency_key) pair: byte
+// 0xFE (the layout version; never the first byte of a UTF-8 string, so it never
+// equals a key of the previous layout, customer_id '\0' idempotency_key), then
+// customer_id and idempotency_key, each after its length as 4 bytes big-endian.
+// The key of the idempotency and payments stores, and the input of PaymentIdFor.
+std::string DecisionKey(std::string_view customer_id, std::string_view idempotency_key);
+
+// "pay_" + the first 96 bits of SHA-256(DecisionKey(customer_id,
+// idempotency_key)) as 24 letters 'a'..'p' (4 bits each). Deterministic: the
+// same pair always gets the same id, and different pairs get different
+// inputs. Digit-free, so an id never looks like a card number.
 std::string PaymentIdFor(std::string_view customer_id, std::string_view idempotency_key);
 
 // Lower-case hex of SHA-256(data).

@@ -28,6 +28,11 @@ inline constexpr std::string_view kFraudThresholdKey = "payments.fraud.threshold
 inline constexpr std::string_view kRefundWindowMsKey = "payments.refund.window.ms";
 inline constexpr std::string_view kStringMaxLengthKey = "payments.string.max.length";
 inline constexpr std::string_view kMetadataMaxEntriesKey = "payments.metadata.max.entries";
+inline constexpr std::string_view kMaxClockSkewMsKey = "payments.max.clock.skew.ms";
+inline constexpr std::string_view kCustomerRetentionMsKey = "payments.customer.retention.ms";
+
+// Smallest payments.customer.retention.ms: twice the rolling 24 h window.
+inline constexpr int64_t kMinCustomerRetentionMs = 2LL * 24 * 60 * 60 * 1000;
 
 // Every property PaymentsConfig reads, with its default (as a property string)
 // and a description; for the daemon's config registration and the README.
@@ -36,7 +41,7 @@ struct PaymentsConfigKeyInfo {
   std::string_view default_value;
   std::string_view description;
 };
-inline constexpr std::array<PaymentsConfigKeyInfo, 11> kPaymentsConfigKeys = {{
+inline constexpr std::array<PaymentsConfigKeyInfo, 13> kPaymentsConfigKeys = {{
     {kRequestsTopicKey, "payments.requests",
      "Topic of PaymentRequest records (key = customer_id)."},
     {kConfirmationsTopicKey, "payments.confirmations",
@@ -59,6 +64,12 @@ inline constexpr std::array<PaymentsConfigKeyInfo, 11> kPaymentsConfigKeys = {{
     {kStringMaxLengthKey, "128",
      "Largest length in bytes of any string field, metadata key or value (1..1048576)."},
     {kMetadataMaxEntriesKey, "20", "Largest number of metadata entries (0..10000)."},
+    {kMaxClockSkewMsKey, "3600000",
+     "How far (ms) a record timestamp may be ahead of the later of the partition's stream "
+     "time and the host's clock (> 0); beyond it: TIMESTAMP_TOO_FAR_AHEAD."},
+    {kCustomerRetentionMsKey, "2592000000",
+     "How long (event time) a customer's limit and fraud history is kept after its last "
+     "write (>= 172800000); an idle customer then starts over."},
 }};
 
 struct PaymentsConfig {
@@ -74,6 +85,10 @@ struct PaymentsConfig {
   std::chrono::milliseconds refund_window{30LL * 24 * 60 * 60 * 1000};
   int64_t string_max_length = 128;
   int64_t metadata_max_entries = 20;
+  // Largest lead of a record timestamp over stream time (TimestampPolicy::max_lead).
+  std::chrono::milliseconds max_clock_skew{3'600'000};
+  // TTL of the customers store.
+  std::chrono::milliseconds customer_retention{30LL * 24 * 60 * 60 * 1000};
 
   // Builds a config from properties: defaults for absent keys; keys not
   // starting with "payments." are ignored (the daemon passes all its

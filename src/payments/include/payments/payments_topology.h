@@ -2,7 +2,8 @@
 //
 //   source "requests" (payments.requests.topic; key StringSerde, value
 //   ProtobufSerde<PaymentRequest>; undecodable records go to the engine's
-//   dead-letter topic)
+//   dead-letter topic, card numbers masked by RedactPanBytes; timestamp policy:
+//   max_lead = payments.max.clock.skew.ms)
 //     -> processor "decide" (stores "idempotency", "payments", "customers")
 //     -> sink "confirmations" (payments.confirmations.topic; key StringSerde,
 //        value ProtobufSerde<PaymentConfirmation>)
@@ -31,15 +32,15 @@ namespace payments {
 inline constexpr std::string_view kRequestsSourceName = "requests";
 inline constexpr std::string_view kDecideProcessorName = "decide";
 inline constexpr std::string_view kConfirmationsSinkName = "confirmations";
-// customer_id '\0' idempotency_key -> payments.internal.IdempotencyRecord; TTL
-// payments.idempotency.retention.ms.
+// DecisionKey(customer_id, idempotency_key) -> payments.internal.IdempotencyRecord
+// (PAYMENT and validation decisions); TTL payments.idempotency.retention.ms.
 inline constexpr std::string_view kIdempotencyStoreName = "idempotency";
-// customer_id '\0' idempotency_key of approved PAYMENTs -> payments.internal.PaymentRecord;
-// TTL payments.refund.window.ms.
+// DecisionKey(customer_id, idempotency_key) -> payments.internal.PaymentsEntry (an
+// approved PAYMENT, or a REFUND's decision); TTL payments.refund.window.ms.
 inline constexpr std::string_view kPaymentsStoreName = "payments";
 // customer_id -> payments.internal.CustomerState, and 0xFF-prefixed keys of
 // the customers' approvals of the last 24 h -> payments.internal.ApprovalEntry
-// (see src/payments/README.md, "State stores"); no TTL.
+// (see src/payments/README.md, "State stores"); TTL payments.customer.retention.ms.
 inline constexpr std::string_view kCustomersStoreName = "customers";
 
 // Builds the topology. `scorer`: nullptr means DefaultFraudScorerInstance();

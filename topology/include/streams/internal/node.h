@@ -59,6 +59,8 @@ class TypedContext final : public ProcessorContext<KOut, VOut> {
   const Headers& headers() const override { return base_->headers(); }
   Timestamp timestamp() const override { return base_->timestamp(); }
   Timestamp stream_time() const override { return base_->stream_time(); }
+  bool has_stream_time() const override { return base_->has_stream_time(); }
+  TimestampCheck timestamp_check() const override { return base_->timestamp_check(); }
   Timestamp wall_clock_time() const override { return base_->wall_clock_time(); }
   state::KeyValueStore* GetStateStore(std::string_view name) override {
     return base_->GetStateStore(name);
