@@ -26,6 +26,7 @@
 #include <sstream>
 
 #include "devbroker/broker.h"
+#include "fault_injection.h"
 #include "runtime_test_util.h"
 #include "streams/runtime/kafka_streams.h"
 #include "streams/stream_task.h"
@@ -916,6 +917,29 @@ TEST_F(KafkaStreamsDevBrokerTest, StreamTimeTravelsWithTheCommittedOffsets) {
   std::vector<std::string> outputs;
   for (const ConsumedRecord& r : ReadCommitted(kOutput)) outputs.push_back(r.value.value_or(""));
   EXPECT_THAT(outputs, ::testing::ElementsAre("1|w1@1000000", "1|r1@9000000", "1|r2@9000000"));
+}
+
+// A consumer seek that fails after an abort must not let the consumer go on
+// from its fetch position (the aborted records would never be processed
+// again while later offsets are committed past them): the thread closes its
+// tasks and rejoins, and every input still has exactly one committed output.
+TEST_F(KafkaStreamsDevBrokerTest, SeekFailureAfterAnAbortRejoinsInsteadOfSkippingInput) {
+  TempDir dir;
+  auto streams = MakeStreams(Config(dir.path(), "i1"));
+  ASSERT_TRUE(streams->Start().ok());
+  Produce(300, 30);
+  ASSERT_TRUE(WaitFor([&] { return GroupOffsets() == InputEnds(); }, seconds(30)));
+  const uint64_t rebalances_before = streams->stats().rebalances;
+  internal::Faults().fail_seeks.store(1);
+  faults_.FailOnce("v450", milliseconds(50));  // Aborts the cycle holding v450.
+  Produce(300, 30);
+  ASSERT_TRUE(WaitFor([&] { return GroupOffsets() == InputEnds(); }, seconds(45)))
+      << streams->stats().records_processed;
+  EXPECT_EQ(internal::Faults().fail_seeks.load(), 0);
+  EXPECT_EQ(faults_.fired(), 1);
+  EXPECT_GT(streams->stats().rebalances, rebalances_before);
+  ASSERT_TRUE(streams->Stop().ok());
+  ExpectExactlyOnceResult();
 }
 
 }  // namespace

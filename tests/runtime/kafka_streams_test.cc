@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
-#include "fault_injection.h"
 #include "runtime_test_util.h"
 #include "streams/stream_task.h"
 
@@ -458,34 +457,6 @@ TEST_F(KafkaStreamsTest, FailedCommittedOffsetLookupsAreRetriedNotReplacedByAChe
   ASSERT_TRUE(a->Stop().ok());
   EXPECT_EQ(a->stats().records_processed, 100u);
   EXPECT_EQ(ReadCounts(config_a, *topology_, kPartitions), expected_);
-  EXPECT_EQ(testing::MaxCountPerKey(cluster_->ReadAll("output")), expected_);
-}
-
-// Item: a consumer seek that fails after an abort must not let the consumer
-// go on from its fetch position (the aborted records would never be processed
-// again): the thread closes its tasks and rejoins.
-TEST_F(KafkaStreamsTest, SeekFailureAfterAnAbortRejoinsInsteadOfSkippingInput) {
-  TempDir dir;
-  StreamsConfig config = Config(dir.path(), "i1", ProcessingGuarantee::kExactlyOnceV2);
-  auto streams = MakeStreams(config);
-  ASSERT_TRUE(streams->Start().ok());
-  ASSERT_TRUE(streams->AwaitReady(seconds(30)).ok());
-  cluster_->Produce("input", Input(300, 30));
-  ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 300; }, seconds(30)));
-  const uint64_t rebalances_before = streams->stats().rebalances;
-
-  internal::Faults().fail_seeks.store(1);
-  // A produce request rejected for good: the cycle aborts and must be re-read.
-  rd_kafka_mock_broker_push_request_error_rtts(cluster_->mock(), kOutputBroker,
-                                               testing::kApiProduce, 1,
-                                               RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
-  cluster_->Produce("input", Input(300, 30));
-  ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 600; }, seconds(45)))
-      << streams->stats().records_processed;
-  EXPECT_EQ(internal::Faults().fail_seeks.load(), 0);
-  EXPECT_GT(streams->stats().rebalances, rebalances_before);
-  ASSERT_TRUE(streams->Stop().ok());
-  EXPECT_EQ(ReadCounts(config, *topology_, kPartitions), expected_);
   EXPECT_EQ(testing::MaxCountPerKey(cluster_->ReadAll("output")), expected_);
 }
 
