@@ -666,14 +666,7 @@ Status StreamThread::CommitTransactional() {
 
   const std::map<TopicPartition, std::optional<Offset>> offsets = UncommittedPositions();
   if (!offsets.empty()) {
-    PartitionList list = MakePartitionList(offsets);
-    // The tasks' stream time travels with the offsets (as in Kafka Streams),
-    // so the next owner knows it even when the last records wrote no changelog.
-    for (int i = 0; i < list->cnt; ++i) {
-      SetOffsetMetadata(&list->elems[i],
-                        CommitMetadataFor(TopicPartition{list->elems[i].topic,
-                                                         Partition(list->elems[i].partition)}));
-    }
+    PartitionList list = OffsetsToCommit(offsets);
     rd_kafka_consumer_group_metadata_t* metadata =
         rd_kafka_consumer_group_metadata(consumer_.get());
     Status sent = RetryTxnCall(
@@ -700,12 +693,7 @@ Status StreamThread::CommitAtLeastOnce() {
   auto deadline = SteadyClock::now() + config_.transaction_timeout();
   milliseconds backoff(20);
   while (true) {
-    PartitionList list = MakePartitionList(offsets);
-    for (int i = 0; i < list->cnt; ++i) {
-      SetOffsetMetadata(&list->elems[i],
-                        CommitMetadataFor(TopicPartition{list->elems[i].topic,
-                                                         Partition(list->elems[i].partition)}));
-    }
+    PartitionList list = OffsetsToCommit(offsets);
     rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), list.get(), /*async=*/0);
     for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
       err = list->elems[i].err;
@@ -868,11 +856,19 @@ Status StreamThread::Seek(const std::map<TopicPartition, Offset>& offsets) {
   return Status::Ok();
 }
 
-std::string StreamThread::CommitMetadataFor(const TopicPartition& tp) const {
-  auto it = tasks_.find(tp.partition);
-  if (it == tasks_.end() || it->second.restoring) return {};
-  std::optional<Timestamp> stream_time = it->second.task->stream_time();
-  return stream_time ? EncodeStreamTimeMetadata(*stream_time) : std::string();
+PartitionList StreamThread::OffsetsToCommit(
+    const std::map<TopicPartition, std::optional<Offset>>& offsets) const {
+  PartitionList list = MakePartitionList(offsets);
+  // The tasks' stream time travels with the offsets (as in Kafka Streams), so
+  // the next owner knows it even when the last records wrote no changelog.
+  for (int i = 0; i < list->cnt; ++i) {
+    auto it = tasks_.find(Partition(list->elems[i].partition));
+    if (it == tasks_.end() || it->second.restoring) continue;
+    if (std::optional<Timestamp> stream_time = it->second.task->stream_time()) {
+      SetOffsetMetadata(&list->elems[i], EncodeStreamTimeMetadata(*stream_time));
+    }
+  }
+  return list;
 }
 
 void StreamThread::UpdateLagAndStateMetrics(bool state_metrics) {

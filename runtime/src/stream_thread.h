@@ -219,8 +219,10 @@ class StreamThread {
   // consumer's positions then do not match the tasks': the caller must not
   // process on; it closes the tasks and rejoins).
   Status Seek(const std::map<TopicPartition, Offset>& offsets);
-  // Offset metadata with the stream time of the task of `tp`, or empty.
-  std::string CommitMetadataFor(const TopicPartition& tp) const;
+  // `offsets` as a list to commit, each with its task's stream time as
+  // offset metadata (none for a task without stream time or still restoring).
+  PartitionList OffsetsToCommit(
+      const std::map<TopicPartition, std::optional<Offset>>& offsets) const;
   void UpdatePublishedTasks();
   void UpdateLagAndStateMetrics(bool state_metrics);
 
