@@ -4,7 +4,12 @@
 // same shape, on the same server, with the same client library (libpqxx,
 // exec_params, one statement and one transaction per batch).
 //
-//   sink_bench [--rows N] [--batch B] [--rounds R] [--refunds PERCENT] [--uri postgresql://...]
+//   sink_bench [--rows N] [--batch B] [--rounds R] [--refunds PERCENT] [--prepare 0|1]
+//              [--uri postgresql://...]
+//
+// The sink prepares its statements for full batches (B new rows) as
+// payments-sink does (PaymentsSinkTaskOptions::full_batch_rows); --prepare 0
+// sends every statement unprepared, as the floor does.
 //
 // Without --uri a private PostgreSQL is started (scripts/pg-test-server.sh)
 // and stopped. Prints rows/s of each and the ratio (target >= 0.7).
@@ -32,6 +37,7 @@ using payments::v1::PaymentConfirmation;
 using Clock = std::chrono::steady_clock;
 
 int g_refund_percent = 10;
+bool g_prepare = true;
 
 std::vector<streams::ConsumedRecord> MakeRecords(int n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -132,6 +138,7 @@ double RunSink(const std::string& uri, const std::vector<streams::ConsumedRecord
   payments_sink::PaymentsSinkTaskOptions options;
   options.cdc_kafka = outbox;
   options.cdc_webhook = outbox;
+  options.full_batch_rows = g_prepare ? static_cast<size_t>(batch) : 0;
   payments_sink::PaymentsSinkTask task(&pool, options, registry, nullptr);
   streams::TopicPartition tp{"payments.confirmations", streams::Partition(0)};
   std::optional<streams::Offset> expected;
@@ -164,6 +171,7 @@ int main(int argc, char** argv) {
     else if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
     else if (a == "--uri") uri = argv[i + 1];
     else if (a == "--refunds") g_refund_percent = std::atoi(argv[i + 1]);
+    else if (a == "--prepare") g_prepare = std::atoi(argv[i + 1]) != 0;
   }
   std::string dir;
   if (uri.empty()) {
@@ -191,7 +199,8 @@ int main(int argc, char** argv) {
       best_sink = std::max(best_sink, RunSink(uri, records, batch, /*outbox=*/true));
       best_plain = std::max(best_plain, RunSink(uri, records, batch, /*outbox=*/false));
     }
-    std::printf("rows=%d batch=%d rounds=%d (best of each)\n", rows, batch, rounds);
+    std::printf("rows=%d batch=%d rounds=%d refunds=%d%% prepare=%d (best of each)\n", rows, batch,
+                rounds, g_refund_percent, g_prepare ? 1 : 0);
     std::printf("floor (multi-row upsert only)        %10.0f rows/s\n", best_floor);
     std::printf("sink, outbox off (rows+balances+pos) %10.0f rows/s  %.2f of floor\n", best_plain,
                 best_plain / best_floor);

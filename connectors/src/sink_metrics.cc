@@ -45,7 +45,18 @@ SinkMetrics::SinkMetrics(prometheus::Registry& r, const std::string& p)
                                      "Stored position compare-and-set failures (fenced writes)")
                            .Add({})),
       assigned_partitions(Gauge(r, p + "_assigned_partitions",
-                                "Partitions assigned to this instance")) {}
+                                "Partitions assigned to this instance")),
+      consumer_lag(prometheus::BuildGauge()
+                       .Name(p + "_consumer_lag")
+                       .Help("Records of an owned partition not yet written to the database")
+                       .Register(r)) {
+  // The known label values start at 0, so their series exist before the first event.
+  for (const char* result : {"committed", "retried", "fenced", "isolated"}) {
+    batches.Add({{"result", result}});
+  }
+  for (const char* sqlstate : {"40001", "40P01"}) database_retries.Add({{"sqlstate", sqlstate}});
+  for (const char* stage : {"VALUE_CONVERTER", "TASK_PUT"}) dead_letters.Add({{"stage", stage}});
+}
 
 void SinkMetrics::CountDatabaseRetry(std::string_view sqlstate) {
   database_retries.Add({{"sqlstate", sqlstate.empty() ? "unknown" : std::string(sqlstate)}})

@@ -154,6 +154,8 @@ void SinkRunner::OnRebalance(rd_kafka_resp_err_t err,
     task_->OnRevoked(tps);
     rd_kafka_assign(consumer_, nullptr);
     partitions_.clear();
+    for (auto& [tp, gauge] : lag_gauges_) metrics_->consumer_lag.Remove(gauge);
+    lag_gauges_.clear();
     UpdateOwned();
   }
   metrics_->assigned_partitions.Set(static_cast<double>(partitions_.size()));
@@ -475,6 +477,42 @@ SinkRunner::FlushResult SinkRunner::Flush() {
   return FlushResult::kTransient;
 }
 
+void SinkRunner::UpdateLag() {
+  lag_updated_ = Clock::now();
+  std::map<TopicPartition, int64_t> first_pending;  // Lowest offset in the batch.
+  for (const ConsumedRecord& r : batch_) {
+    first_pending.emplace(TopicPartition{r.topic, r.partition}, r.offset.value());
+  }
+  for (const auto& [tp, state] : partitions_) {
+    int64_t low = 0, high = 0;
+    // Cached watermarks (no request); skipped until the first fetch returns them.
+    if (rd_kafka_get_watermark_offsets(consumer_, tp.topic.c_str(), tp.partition.value(), &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    int64_t position = state.next_fetch.value();
+    if (auto it = first_pending.find(tp); it != first_pending.end()) {
+      position = it->second;
+    } else if (state.open) {
+      // The consumer's position also moves past transaction markers, which
+      // next_fetch (after the last record read) does not.
+      PartitionList list(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition.value());
+      if (rd_kafka_position(consumer_, list.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          list->elems[0].offset >= 0) {
+        position = std::max(position, list->elems[0].offset);
+      }
+    }
+    auto [it, added] = lag_gauges_.emplace(tp, nullptr);
+    if (added) {
+      it->second = &metrics_->consumer_lag.Add(
+          {{"topic", tp.topic}, {"partition", std::to_string(tp.partition.value())}});
+    }
+    it->second->Set(static_cast<double>(std::max<int64_t>(0, high - position)));
+  }
+}
+
 Status SinkRunner::Run(const std::atomic<bool>& stop) {
   PartitionList topics(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
   for (const auto& t : options_.topics) {
@@ -490,6 +528,7 @@ Status SinkRunner::Run(const std::atomic<bool>& stop) {
 
   while (!stop.load()) {
     const auto now = Clock::now();
+    if (now - lag_updated_ >= std::chrono::seconds(1)) UpdateLag();
     if (paused_) {
       AccountPaused();
       if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_,

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "paymentd/admin_server.h"
+#include "paymentd/process_metrics.h"
 #include "payments/pan.h"
 #include "sink/outbox_relay.h"
 #include "sink/payments_sink_task.h"
@@ -36,6 +37,8 @@ int Run(const paymentd::ConfigSources& sources) {
     spdlog::error("configuration: {}", config.status().message());
     return 2;
   }
+  spdlog::info("payments-sink {} ({}) starting", paymentd::BuildVersion(),
+               paymentd::BuildRevision());
   std::istringstream described(DescribeSinkConfig(*config));
   for (std::string line; std::getline(described, line);) spdlog::info("config: {}", line);
 
@@ -44,6 +47,10 @@ int Run(const paymentd::ConfigSources& sources) {
     return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
+  if (auto s = paymentd::RegisterBuildInfo(*registry, "payments_sink"); !s.ok()) {
+    spdlog::error("metrics: {}", s.ToString());
+    return 2;
+  }
   streams::connect::SinkMetrics metrics(*registry, "payments_sink");
   streams::connect::ConnectionPool pool(config->database_url, config->database_pool_size);
 
@@ -51,6 +58,7 @@ int Run(const paymentd::ConfigSources& sources) {
   task_options.group_id = config->application_id;
   task_options.cdc_kafka = !config->cdc_kafka_topic.empty();
   task_options.cdc_webhook = !config->cdc_webhook_url.empty();
+  task_options.full_batch_rows = static_cast<size_t>(config->batch_max_records);
   task_options.retry.max_attempts = config->retry_max_attempts;
   task_options.retry.initial_backoff = std::chrono::milliseconds(10);
   task_options.retry.max_backoff = config->retry_max;
@@ -120,6 +128,8 @@ int Run(const paymentd::ConfigSources& sources) {
     relay_options.interval = config->cdc_relay_interval;
     relay_options.batch_max_events = config->cdc_relay_batch_max_events;
     relay_options.retention = config->cdc_outbox_retention;
+    relay_options.source_topic = config->topic;
+    relay_options.connector_name = config->application_id;
     const std::string topic = config->topic;
     relay_options.owned_partitions = [r, topic] {
       std::vector<int32_t> parts;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "sink/payment_row.h"
+#include "sink/payments_schema.h"
 #include "streams/connect/sql_transaction.h"
 
 namespace payments_sink {
@@ -35,6 +37,42 @@ std::vector<std::string> Texts(const std::vector<int32_t>& parts) {
   std::vector<std::string> out;
   for (int32_t p : parts) out.push_back(std::to_string(p));
   return out;
+}
+
+// "p.payment_id, p.idempotency_key, ...": kPaymentColumns of table alias p.
+std::string PaymentColumnsOfP() {
+  std::string out;
+  std::string_view columns = kPaymentColumns;
+  size_t start = 0;
+  while (start < columns.size()) {
+    size_t comma = columns.find(',', start);
+    if (comma == std::string_view::npos) comma = columns.size();
+    std::string_view col = columns.substr(start, comma - start);
+    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
+    if (!out.empty()) out += ", ";
+    out += "p." + std::string(col);
+    start = comma + 1;
+  }
+  return out;
+}
+
+// "(kafka_partition, kafka_offset, seq) IN (($<first>::INT4, ...), ...)" for
+// the keys of `events`, whose values are appended to `params`.
+template <typename Event>
+std::string KeysIn(const std::vector<const Event*>& events, int first,
+                   std::vector<std::string>& params) {
+  std::string out = "(kafka_partition, kafka_offset, seq) IN (";
+  int n = first;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += "($" + std::to_string(n) + "::INT4, $" + std::to_string(n + 1) + "::INT8, $" +
+           std::to_string(n + 2) + "::INT4)";
+    n += 3;
+    params.push_back(std::to_string(events[i]->partition));
+    params.push_back(std::to_string(events[i]->offset));
+    params.push_back(std::to_string(events[i]->seq));
+  }
+  return out + ")";
 }
 
 }  // namespace
@@ -86,10 +124,11 @@ Result<std::unique_ptr<OutboxRelay>> OutboxRelay::Create(streams::connect::Conne
                             .Name("payments_sink_cdc_deliveries_total")
                             .Help("CDC delivery attempts by target and outcome")
                             .Register(registry);
-  relay->dead_ = &prometheus::BuildCounter()
-                      .Name("payments_sink_cdc_dead_events_total")
-                      .Help("CDC events given up after too many failures, by target")
-                      .Register(registry);
+  relay->dead_ =
+      &prometheus::BuildCounter()
+           .Name("payments_sink_cdc_dead_events_total")
+           .Help("CDC events given up (too many failures, or payments row gone), by target")
+           .Register(registry);
   relay->webhook_disabled_ = &prometheus::BuildGauge()
                                   .Name("payments_sink_webhook_disabled")
                                   .Help("1 when the webhook endpoint answered 410 Gone")
@@ -163,39 +202,74 @@ Result<RelayRound> OutboxRelay::RunOnce() {
   return round;
 }
 
-Status OutboxRelay::DeliverKafka(pqxx::connection& conn, const std::vector<int32_t>& parts,
-                                 RelayRound& round) {
-  struct Event {
-    std::string id, payment_id, payload;
-  };
-  std::vector<Event> events;
+Result<std::vector<OutboxRelay::PendingEvent>> OutboxRelay::ReadPending(
+    pqxx::connection& conn, std::string_view target, const std::vector<int32_t>& parts) {
+  std::vector<PendingEvent> events;
   try {
     pqxx::nontransaction nt(conn);
     std::vector<std::string> params = Texts(parts);
+    static const std::string kColumns = PaymentColumnsOfP();
     pqxx::result rows = nt.exec_params(
-        "SELECT event_id, payment_id, payload FROM payments_outbox WHERE kafka_state = 'pending'"
-        " AND kafka_partition IN (" + List(parts.size(), 1) + ") ORDER BY kafka_partition,"
-        " kafka_offset, seq LIMIT " + std::to_string(options_.batch_max_events),
+        "SELECT o.kafka_partition, o.kafka_offset, o.seq, o.customer_id, o.payment_id, o.op,"
+        " o.refunded_before_minor, o.refunded_after_minor, o.created_at_ms, o.webhook_attempts,"
+        " o.webhook_next_attempt_ms, p.payment_id IS NOT NULL, " +
+            kColumns +
+            " FROM payments_outbox AS o LEFT JOIN payments AS p ON p.payment_id = o.payment_id"
+            " WHERE o." +
+            std::string(target) + "_state = 'pending' AND o.kafka_partition IN (" +
+            List(parts.size(), 1) + ") ORDER BY o.kafka_partition, o.kafka_offset, o.seq LIMIT " +
+            std::to_string(options_.batch_max_events),
         pqxx::prepare::make_dynamic_params(params));
+    events.reserve(rows.size());
     for (const auto& r : rows) {
-      events.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+      PendingEvent e;
+      e.partition = r[0].as<int32_t>();
+      e.offset = r[1].as<int64_t>();
+      e.seq = r[2].as<int>();
+      e.customer_id = r[3].as<std::string>();
+      e.payment_id = r[4].as<std::string>();
+      e.webhook_attempts = r[9].as<int>();
+      e.webhook_next_attempt_ms = r[10].as<int64_t>();
+      const ChangeSource source{options_.connector_name, options_.source_topic, e.partition,
+                                e.offset};
+      e.id = EventId(source, e.seq);
+      if (r[11].as<bool>()) {
+        const PaymentRow stored = RowFromFields(r, 12);
+        std::optional<PaymentRow> before;
+        if (r[5].as<std::string>() == "u") before = RowWithRefunded(stored, r[6].as<int64_t>());
+        e.payload = ChangeEnvelope(before, RowWithRefunded(stored, r[7].as<int64_t>()), source,
+                                   r[8].as<int64_t>());
+      }
+      events.push_back(std::move(e));
     }
   } catch (const std::exception& e) {
     return streams::connect::TranslateSqlException(e).WithContext("reading the outbox");
   }
+  return events;
+}
+
+Status OutboxRelay::DeliverKafka(pqxx::connection& conn, const std::vector<int32_t>& parts,
+                                 RelayRound& round) {
+  STREAMS_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, ReadPending(conn, "kafka", parts));
   if (events.empty()) return Status::Ok();
-  std::vector<int> results(events.size(), -1);
+  constexpr int kNotProduced = -1;
+  constexpr int kUnbuildable = -2;  // The payments row is gone: dead.
+  std::vector<int> results(events.size(), kNotProduced);
   for (size_t i = 0; i < events.size(); ++i) {
-    const Event& e = events[i];
+    const PendingEvent& e = events[i];
+    if (!e.payload) {
+      results[i] = kUnbuildable;
+      continue;
+    }
     rd_kafka_headers_t* headers = rd_kafka_headers_new(1);
     rd_kafka_header_add(headers, "id", -1, e.id.data(), static_cast<ssize_t>(e.id.size()));
-    void* value = const_cast<char*>(e.payload.data());
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_, RD_KAFKA_V_TOPIC(options_.kafka_topic.c_str()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(e.payment_id.data(), e.payment_id.size()),
-        RD_KAFKA_V_VALUE(value, e.payload.size()), RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_OPAQUE(&results[i]), RD_KAFKA_V_END);
+    void* value = const_cast<char*>(e.payload->data());
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(options_.kafka_topic.c_str()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_KEY(e.payment_id.data(), e.payment_id.size()),
+                          RD_KAFKA_V_VALUE(value, e.payload->size()), RD_KAFKA_V_HEADERS(headers),
+                          RD_KAFKA_V_OPAQUE(&results[i]), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_headers_destroy(headers);
       results[i] = static_cast<int>(err);
@@ -203,25 +277,42 @@ Status OutboxRelay::DeliverKafka(pqxx::connection& conn, const std::vector<int32
     }
   }
   rd_kafka_flush(producer_, 10000);
-  std::vector<std::string> delivered;
+  std::vector<const PendingEvent*> delivered, dead;
   for (size_t i = 0; i < events.size(); ++i) {
+    if (results[i] == kUnbuildable) {
+      dead.push_back(&events[i]);
+      continue;
+    }
     if (results[i] != 0) break;  // Only an in-order prefix counts as delivered.
-    delivered.push_back(events[i].id);
+    delivered.push_back(&events[i]);
   }
-  const int failed = static_cast<int>(events.size() - delivered.size());
-  if (!delivered.empty()) {
+  const int failed = static_cast<int>(events.size() - delivered.size() - dead.size());
+  for (const auto& [done, state] :
+       {std::make_pair(&delivered, "delivered"), std::make_pair(&dead, "dead")}) {
+    if (done->empty()) continue;
     try {
       pqxx::nontransaction nt(conn);
       std::vector<std::string> params{std::to_string(NowMs())};
-      for (auto& id : delivered) params.push_back(id);
-      nt.exec_params(
-          "UPDATE payments_outbox SET kafka_state = 'delivered', done_at_ms = CASE WHEN"
-          " webhook_state <> 'pending' THEN $1::INT8 ELSE NULL END WHERE event_id IN (" +
-              List(delivered.size(), 2) + ")",
-          pqxx::prepare::make_dynamic_params(params));
+      const std::string keys = KeysIn(*done, 2, params);
+      nt.exec_params("UPDATE payments_outbox SET kafka_state = '" + std::string(state) +
+                         "', done_at_ms = CASE WHEN webhook_state <> 'pending' THEN $1::INT8"
+                         " ELSE NULL END WHERE " +
+                         keys,
+                     pqxx::prepare::make_dynamic_params(params));
     } catch (const std::exception& e) {
       return streams::connect::TranslateSqlException(e).WithContext("marking Kafka deliveries");
     }
+  }
+  for (const PendingEvent* e : dead) {
+    spdlog::error(
+        "cdc relay: event {} dead for Kafka: payments row {} is gone, the envelope"
+        " cannot be rebuilt",
+        e->id, e->payment_id);
+  }
+  if (!dead.empty()) {
+    deliveries_->Add({{"target", "kafka"}, {"outcome", "dead"}})
+        .Increment(static_cast<double>(dead.size()));
+    dead_->Add({{"target", "kafka"}}).Increment(static_cast<double>(dead.size()));
   }
   deliveries_->Add({{"target", "kafka"}, {"outcome", "delivered"}})
       .Increment(static_cast<double>(delivered.size()));
@@ -236,49 +327,52 @@ Status OutboxRelay::DeliverKafka(pqxx::connection& conn, const std::vector<int32
 
 Status OutboxRelay::DeliverWebhook(pqxx::connection& conn, const std::vector<int32_t>& parts,
                                    RelayRound& round) {
-  struct Event {
-    std::string id, customer_id, payload;
-    int attempts;
-    int64_t next_attempt_ms;
-  };
-  std::vector<Event> events;
   try {
     pqxx::nontransaction nt(conn);
     pqxx::result disabled = nt.exec_params(
         "SELECT reason FROM webhook_endpoints WHERE url = $1", options_.webhook_url);
     webhook_disabled_->Set(disabled.empty() ? 0 : 1);
     if (!disabled.empty()) return Status::Ok();
-    std::vector<std::string> params = Texts(parts);
-    pqxx::result rows = nt.exec_params(
-        "SELECT event_id, customer_id, payload, webhook_attempts, webhook_next_attempt_ms FROM"
-        " payments_outbox WHERE webhook_state = 'pending' AND kafka_partition IN (" +
-            List(parts.size(), 1) + ") ORDER BY kafka_partition, kafka_offset, seq LIMIT " +
-            std::to_string(options_.batch_max_events),
-        pqxx::prepare::make_dynamic_params(params));
-    for (const auto& r : rows) {
-      events.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                        r[3].as<int>(), r[4].as<int64_t>()});
-    }
   } catch (const std::exception& e) {
     return streams::connect::TranslateSqlException(e).WithContext("reading the outbox");
   }
+  STREAMS_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, ReadPending(conn, "webhook", parts));
+  // The key of an event in the UPDATEs below: $1, $2, $3.
+  constexpr char kWhereKey[] = " WHERE kafka_partition = $1 AND kafka_offset = $2 AND seq = $3";
   std::set<std::string> blocked;  // Customers with an earlier event not done.
-  for (const Event& e : events) {
+  for (const PendingEvent& e : events) {
     if (blocked.count(e.customer_id) > 0) continue;
     const int64_t now_ms = NowMs();
-    if (e.next_attempt_ms > now_ms) {
+    if (e.webhook_next_attempt_ms > now_ms) {
       blocked.insert(e.customer_id);
       continue;
     }
-    WebhookResponse response = webhook_->Send(e.id, now_ms / 1000, e.payload);
-    WebhookOutcome outcome = ClassifyWebhook(response);
     try {
       pqxx::nontransaction nt(conn);
+      if (!e.payload) {
+        const std::string error = "payments row " + e.payment_id + " is gone";
+        nt.exec_params(
+            "UPDATE payments_outbox SET webhook_state = 'dead', webhook_last_error ="
+            " $4, done_at_ms = CASE WHEN kafka_state <> 'pending' THEN $5::INT8"
+            " ELSE NULL END" +
+                std::string(kWhereKey),
+            e.partition, e.offset, e.seq, error, NowMs());
+        deliveries_->Add({{"target", "webhook"}, {"outcome", "dead"}}).Increment();
+        dead_->Add({{"target", "webhook"}}).Increment();
+        spdlog::error(
+            "cdc relay: event {} dead for the webhook: {}, the envelope cannot be"
+            " rebuilt",
+            e.id, error);
+        continue;  // Dead is final: the customer's next events go on.
+      }
+      WebhookResponse response = webhook_->Send(e.id, now_ms / 1000, *e.payload);
+      WebhookOutcome outcome = ClassifyWebhook(response);
       if (outcome == WebhookOutcome::kDelivered) {
         nt.exec_params(
             "UPDATE payments_outbox SET webhook_state = 'delivered', done_at_ms = CASE WHEN"
-            " kafka_state <> 'pending' THEN $2::INT8 ELSE NULL END WHERE event_id = $1",
-            e.id, NowMs());
+            " kafka_state <> 'pending' THEN $4::INT8 ELSE NULL END" +
+                std::string(kWhereKey),
+            e.partition, e.offset, e.seq, NowMs());
         deliveries_->Add({{"target", "webhook"}, {"outcome", "delivered"}}).Increment();
         ++round.webhook_delivered;
         continue;
@@ -295,16 +389,17 @@ Status OutboxRelay::DeliverWebhook(pqxx::connection& conn, const std::vector<int
         return Status::Ok();
       }
       ++round.webhook_failed;
-      const int attempts = e.attempts + 1;
+      const int attempts = e.webhook_attempts + 1;
       const std::string error = response.http_status == 0
                                     ? "no response: " + response.error
                                     : "HTTP " + std::to_string(response.http_status);
       if (attempts >= options_.webhook_max_attempts) {
         nt.exec_params(
-            "UPDATE payments_outbox SET webhook_state = 'dead', webhook_attempts = $2,"
-            " webhook_last_error = $3, done_at_ms = CASE WHEN kafka_state <> 'pending' THEN"
-            " $4::INT8 ELSE NULL END WHERE event_id = $1",
-            e.id, attempts, error, NowMs());
+            "UPDATE payments_outbox SET webhook_state = 'dead', webhook_attempts = $4,"
+            " webhook_last_error = $5, done_at_ms = CASE WHEN kafka_state <> 'pending' THEN"
+            " $6::INT8 ELSE NULL END" +
+                std::string(kWhereKey),
+            e.partition, e.offset, e.seq, attempts, error, NowMs());
         deliveries_->Add({{"target", "webhook"}, {"outcome", "dead"}}).Increment();
         dead_->Add({{"target", "webhook"}}).Increment();
         spdlog::error("cdc relay: event {} dead after {} webhook attempts ({})", e.id, attempts,
@@ -317,9 +412,10 @@ Status OutboxRelay::DeliverWebhook(pqxx::connection& conn, const std::vector<int
         delay = std::max<std::chrono::milliseconds>(delay, *response.retry_after);
       }
       nt.exec_params(
-          "UPDATE payments_outbox SET webhook_attempts = $2, webhook_next_attempt_ms = $3,"
-          " webhook_last_error = $4 WHERE event_id = $1",
-          e.id, attempts, NowMs() + delay.count(), error);
+          "UPDATE payments_outbox SET webhook_attempts = $4, webhook_next_attempt_ms = $5,"
+          " webhook_last_error = $6" +
+              std::string(kWhereKey),
+          e.partition, e.offset, e.seq, attempts, NowMs() + delay.count(), error);
       deliveries_->Add({{"target", "webhook"}, {"outcome", "retry"}}).Increment();
       blocked.insert(e.customer_id);
     } catch (const std::exception& ex) {
@@ -333,9 +429,9 @@ Status OutboxRelay::Prune(pqxx::connection& conn, RelayRound& round) {
   try {
     pqxx::nontransaction nt(conn);
     pqxx::result res = nt.exec_params(
-        "DELETE FROM payments_outbox WHERE event_id IN (SELECT event_id FROM payments_outbox"
-        " WHERE kafka_state <> 'pending' AND webhook_state <> 'pending' AND done_at_ms < $1::INT8"
-        " LIMIT 1000)",
+        "DELETE FROM payments_outbox WHERE (kafka_partition, kafka_offset, seq) IN (SELECT"
+        " kafka_partition, kafka_offset, seq FROM payments_outbox WHERE kafka_state <> 'pending'"
+        " AND webhook_state <> 'pending' AND done_at_ms < $1::INT8 LIMIT 1000)",
         NowMs() - options_.retention.count());
     round.pruned = static_cast<int>(res.affected_rows());
   } catch (const std::exception& e) {

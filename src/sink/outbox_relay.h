@@ -1,6 +1,15 @@
 // OutboxRelay: delivers the CDC events of payments_outbox, at least once with
 // stable ids, in order per customer, for the source partitions this instance
-// owns (a customer's confirmations all live in one partition):
+// owns (a customer's confirmations all live in one partition).
+//
+// An outbox row holds only the event's coordinates (partition and offset of
+// the confirmation in the sink topic, seq) and what changed (op, refunded
+// amount before and after); the relay rebuilds the envelope at delivery from
+// the payments row (whose other columns never change, RowWithRefunded), the
+// sink topic and the connector name: the same bytes the sink would have built
+// when it wrote the row, and the id EventId of the coordinates. An event whose
+// payments row is gone (deleted by hand) cannot be rebuilt: it is marked dead
+// for every pending target, logged and counted, and later events go on.
 //
 //   Kafka (cdc.kafka.topic): one record per event, key payment_id, value the
 //     Debezium-style envelope, header "id" = event id; idempotent producer,
@@ -31,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -56,6 +66,10 @@ struct OutboxRelayOptions {
   std::chrono::milliseconds interval{200};
   int batch_max_events = 500;
   std::chrono::milliseconds retention{86400000};
+  // The sink topic (sink.topic) and the connector name (application.id): with
+  // a row's coordinates they make the event id and the envelope's source.
+  std::string source_topic = "payments.confirmations";
+  std::string connector_name = "payments-sink";
   // The source partitions (of the sink topic) owned by this instance.
   std::function<std::vector<int32_t>()> owned_partitions;
 };
@@ -89,7 +103,25 @@ class OutboxRelay {
   void Stop();
 
  private:
+  // A pending outbox event with its envelope rebuilt.
+  struct PendingEvent {
+    int32_t partition = 0;
+    int64_t offset = 0;
+    int seq = 0;
+    std::string id;  // EventId of the coordinates.
+    std::string customer_id;
+    std::string payment_id;
+    std::optional<std::string> payload;  // Empty: the payments row is gone.
+    int webhook_attempts = 0;
+    int64_t webhook_next_attempt_ms = 0;
+  };
+
   OutboxRelay() = default;
+  // Up to batch_max_events events pending for `target` ("kafka" or
+  // "webhook") in `parts`, in outbox order. Errors: database errors.
+  streams::Result<std::vector<PendingEvent>> ReadPending(pqxx::connection& conn,
+                                                         std::string_view target,
+                                                         const std::vector<int32_t>& parts);
   streams::Status DeliverKafka(pqxx::connection& conn, const std::vector<int32_t>& parts,
                                RelayRound& round);
   streams::Status DeliverWebhook(pqxx::connection& conn, const std::vector<int32_t>& parts,

@@ -129,6 +129,38 @@ nlohmann::json RowJson(const PaymentRow& r) {
                         {"confirmation_offset", r.confirmation_offset}};
 }
 
+PaymentRow RowFromFields(const pqxx::row& r, int first) {
+  PaymentRow row;
+  auto f = [&](int i) { return r[first + i]; };
+  row.payment_id = f(0).as<std::string>();
+  row.idempotency_key = f(1).as<std::string>();
+  row.customer_id = f(2).as<std::string>();
+  row.merchant_id = f(3).as<std::string>();
+  row.kind = f(4).as<std::string>();
+  row.amount_minor = f(5).as<int64_t>();
+  row.currency = f(6).as<std::string>();
+  row.decision = f(7).as<std::string>();
+  row.decline_code = f(8).as<std::string>();
+  row.decline_message = f(9).as<std::string>();
+  row.fraud_score = f(10).as<double>();
+  row.refund_of = f(11).as<std::string>();
+  row.refunded_amount_minor = f(12).as<int64_t>();
+  row.status = f(13).as<std::string>();
+  row.decided_at_ms = f(14).as<int64_t>();
+  row.source_topic = f(15).as<std::string>();
+  row.source_partition = f(16).as<int32_t>();
+  row.source_offset = f(17).as<int64_t>();
+  row.confirmation_partition = f(18).as<int32_t>();
+  row.confirmation_offset = f(19).as<int64_t>();
+  return row;
+}
+
+PaymentRow RowWithRefunded(PaymentRow row, int64_t refunded) {
+  row.refunded_amount_minor = refunded;
+  row.status = refunded > 0 ? RefundStatus(refunded, row.amount_minor) : row.decision;
+  return row;
+}
+
 std::string ChangeEnvelope(const std::optional<PaymentRow>& before, const PaymentRow& after,
                            const ChangeSource& source, int64_t ts_ms) {
   nlohmann::json envelope{

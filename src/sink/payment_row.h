@@ -6,6 +6,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include <cstdint>
 #include <optional>
@@ -63,6 +64,19 @@ std::vector<std::string> RowParams(const PaymentRow& row);
 
 // The row as a JSON object with the column names as keys.
 nlohmann::json RowJson(const PaymentRow& row);
+
+// The row read from the kPaymentColumnCount fields of `r` starting at field
+// `first`, in the order of kPaymentColumns. Throws as pqxx::field::as (a NULL
+// or unconvertible field).
+PaymentRow RowFromFields(const pqxx::row& r, int first = 0);
+
+// The row as it was (or is) when `refunded` of its amount had been refunded.
+// The sink only ever changes refunded_amount_minor and status of a row (an
+// approved REFUND of it), and status follows from the refunded amount: the
+// decision while nothing is refunded, else RefundStatus. Every other column
+// is written once with the row and never changed, so any later read of the
+// row and a refunded amount give the row of that moment.
+PaymentRow RowWithRefunded(PaymentRow row, int64_t refunded);
 
 // Where a change event comes from (Debezium's "source" block).
 struct ChangeSource {

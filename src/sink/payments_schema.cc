@@ -32,8 +32,10 @@ const std::vector<streams::connect::Migration>& SinkMigrations() {
            " CONSTRAINT payments_decision_known CHECK (decision IN ('APPROVED', 'DECLINED')),"
            " CONSTRAINT payments_approved_amount_positive"
            "   CHECK (decision <> 'APPROVED' OR amount_minor > 0),"
-           " CONSTRAINT payments_refunded_within_amount CHECK (kind <> 'PAYMENT' OR"
-           "   (refunded_amount_minor >= 0 AND refunded_amount_minor <= amount_minor)))",
+           // A declined request may carry any amount (INVALID_AMOUNT declines
+           // negative ones); only approved payments are ever refunded.
+           " CONSTRAINT payments_refunded_within_amount CHECK (refunded_amount_minor >= 0 AND"
+           "   refunded_amount_minor <= GREATEST(amount_minor, 0)))",
            "CREATE INDEX IF NOT EXISTS payments_customer_idempotency"
            " ON payments (customer_id, idempotency_key)",
            "CREATE TABLE IF NOT EXISTS merchant_balances ("
@@ -49,24 +51,31 @@ const std::vector<streams::connect::Migration>& SinkMigrations() {
       {2,
        "payments_outbox, webhook_endpoints",
        {
+           // One row per change event, keyed by its coordinates: the
+           // confirmation (sink topic partition and offset) that caused it
+           // and seq (0: the new row, op c; 1: the refunded payment, op u).
+           // It holds only what changed, so rows stay small: the relay
+           // rebuilds the envelope from the payments row (whose other
+           // columns never change) and the refunded amounts
+           // (RowWithRefunded). refunded_before_minor is 0 for op c (the
+           // envelope has no "before").
            "CREATE TABLE IF NOT EXISTS payments_outbox ("
-           " event_id TEXT PRIMARY KEY,"
            " kafka_partition INT4 NOT NULL,"
            " kafka_offset INT8 NOT NULL,"
            " seq INT4 NOT NULL,"
            " customer_id TEXT NOT NULL,"
            " payment_id TEXT NOT NULL,"
            " op TEXT NOT NULL,"
-           " payload TEXT NOT NULL,"
+           " refunded_before_minor INT8 NOT NULL,"
+           " refunded_after_minor INT8 NOT NULL,"
            " created_at_ms INT8 NOT NULL,"
            " kafka_state TEXT NOT NULL,"
            " webhook_state TEXT NOT NULL,"
            " webhook_attempts INT4 NOT NULL DEFAULT 0,"
            " webhook_next_attempt_ms INT8 NOT NULL DEFAULT 0,"
            " webhook_last_error TEXT NOT NULL DEFAULT '',"
-           " done_at_ms INT8)",
-           "CREATE INDEX IF NOT EXISTS payments_outbox_order"
-           " ON payments_outbox (kafka_partition, kafka_offset, seq)",
+           " done_at_ms INT8,"
+           " PRIMARY KEY (kafka_partition, kafka_offset, seq))",
            "CREATE TABLE IF NOT EXISTS webhook_endpoints ("
            " url TEXT PRIMARY KEY, disabled_at_ms INT8 NOT NULL, reason TEXT NOT NULL)",
        }},

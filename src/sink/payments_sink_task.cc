@@ -23,6 +23,18 @@ namespace {
 
 // 20 parameters per payments row: 1000 rows stay far below libpq's 65535.
 constexpr size_t kMaxRowsPerStatement = 1000;
+// Parameters per outbox row besides the three shared by every row.
+constexpr size_t kOutboxParamsPerRow = 8;
+// Outbox inserts skip a key that exists. An event is written only by the
+// transaction that inserts its record's row (c) or applies its refund (u), and
+// keys are unique within a batch (one c and at most one u per record), so an
+// existing key means a transaction that fails its position compare-and-set
+// later (a zombie's): it must end Fenced, not with a constraint error that
+// would dead-letter its records.
+constexpr std::string_view kOutboxConflict =
+    " ON CONFLICT (kafka_partition, kafka_offset, seq) DO NOTHING";
+// SQL texts kept by PaymentsSinkTask::Sql.
+constexpr size_t kMaxCachedSql = 16;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -30,11 +42,14 @@ int64_t NowMs() {
       .count();
 }
 
-// "($1, $2, ...), (...)" for `rows` rows of `columns` parameters, each cast
-// with casts[c] when not empty.
-std::string Placeholders(size_t rows, const std::vector<std::string_view>& casts) {
+// "($1, $2, ...), (...)" for `rows` rows of `columns` parameters numbered from
+// `first`, each cast with casts[c] when not empty; `constants` (e.g. "$1")
+// are appended to every row after its parameters.
+std::string Placeholders(size_t rows, const std::vector<std::string_view>& casts, int first = 1,
+                         std::string_view constants = "") {
   std::string out;
-  int n = 1;
+  out.reserve(rows * casts.size() * 8);
+  int n = first;
   for (size_t r = 0; r < rows; ++r) {
     out += r == 0 ? "(" : ", (";
     for (size_t c = 0; c < casts.size(); ++c) {
@@ -42,65 +57,116 @@ std::string Placeholders(size_t rows, const std::vector<std::string_view>& casts
       out += "$" + std::to_string(n++);
       if (!casts[c].empty()) out += "::" + std::string(casts[c]);
     }
+    if (!constants.empty()) out += ", " + std::string(constants);
     out += ")";
   }
   return out;
 }
 
-std::string Prefixed(std::string_view columns, std::string_view prefix) {
-  std::string out;
-  size_t start = 0;
-  while (start < columns.size()) {
-    size_t comma = columns.find(',', start);
-    if (comma == std::string_view::npos) comma = columns.size();
-    std::string_view col = columns.substr(start, comma - start);
-    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
-    if (!out.empty()) out += ", ";
-    out += std::string(prefix) + std::string(col);
-    start = comma + 1;
-  }
-  return out;
-}
-
-PaymentRow RowFromResult(const pqxx::row& r) {
-  PaymentRow row;
-  row.payment_id = r[0].as<std::string>();
-  row.idempotency_key = r[1].as<std::string>();
-  row.customer_id = r[2].as<std::string>();
-  row.merchant_id = r[3].as<std::string>();
-  row.kind = r[4].as<std::string>();
-  row.amount_minor = r[5].as<int64_t>();
-  row.currency = r[6].as<std::string>();
-  row.decision = r[7].as<std::string>();
-  row.decline_code = r[8].as<std::string>();
-  row.decline_message = r[9].as<std::string>();
-  row.fraud_score = r[10].as<double>();
-  row.refund_of = r[11].as<std::string>();
-  row.refunded_amount_minor = r[12].as<int64_t>();
-  row.status = r[13].as<std::string>();
-  row.decided_at_ms = r[14].as<int64_t>();
-  row.source_topic = r[15].as<std::string>();
-  row.source_partition = r[16].as<int32_t>();
-  row.source_offset = r[17].as<int64_t>();
-  row.confirmation_partition = r[18].as<int32_t>();
-  row.confirmation_offset = r[19].as<int64_t>();
-  return row;
-}
-
 struct Candidate {
   PaymentRow row;
-  ChangeSource source;
+  int32_t partition;  // Where the confirmation was read (sink topic).
+  int64_t offset;
 };
 
-struct OutboxEvent {
-  std::string event_id;
+}  // namespace
+
+std::string PaymentsSinkTask::BuildSql(SqlKind kind, size_t rows) {
+  switch (kind) {
+    case SqlKind::kInsertPayments:
+    case SqlKind::kInsertPaymentsAndEvents: {
+      static const std::vector<std::string_view> kCasts(kPaymentColumnCount, "");
+      std::string insert = "INSERT INTO payments (" + std::string(kPaymentColumns) + ") VALUES " +
+                           Placeholders(rows, kCasts) +
+                           " ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id";
+      if (kind == SqlKind::kInsertPayments) return insert;
+      // The c event of each inserted row, written by the same statement: its
+      // coordinates are the row's confirmation_partition and
+      // confirmation_offset, so it costs no parameters of its own. The three
+      // after the rows' are created_at_ms, kafka_state and webhook_state. The
+      // result is every inserted payment_id (whatever the outbox insert did)
+      // and the number of events written.
+      const std::string first = std::to_string(rows * kPaymentColumnCount + 1);
+      const std::string second = std::to_string(rows * kPaymentColumnCount + 2);
+      const std::string third = std::to_string(rows * kPaymentColumnCount + 3);
+      return "WITH inserted AS (" + insert +
+             ", customer_id, confirmation_partition, confirmation_offset), events AS (INSERT INTO"
+             " payments_outbox (kafka_partition, kafka_offset, seq, customer_id, payment_id, op,"
+             " refunded_before_minor, refunded_after_minor, created_at_ms, kafka_state,"
+             " webhook_state) SELECT confirmation_partition, confirmation_offset, 0, customer_id,"
+             " payment_id, 'c', 0, 0, $" +
+             first + "::INT8, $" + second + "::TEXT, $" + third + "::TEXT FROM inserted" +
+             std::string(kOutboxConflict) +
+             " RETURNING 1) SELECT payment_id, (SELECT count(*) FROM events) FROM inserted";
+    }
+    case SqlKind::kRefundPayments:
+      // The LATERAL point lookup keeps the plan an index lookup per key even
+      // before the table has statistics. Only the columns the outbox needs
+      // come back.
+      return "UPDATE payments AS p SET refunded_amount_minor = p.refunded_amount_minor + "
+             "d.amount, status = CASE WHEN p.refunded_amount_minor + d.amount >= p.amount_minor "
+             "THEN 'REFUNDED' ELSE 'PARTIALLY_REFUNDED' END FROM (VALUES " +
+             Placeholders(rows, {"TEXT", "TEXT", "INT8"}) +
+             ") AS d (customer_id, idempotency_key, amount), LATERAL (SELECT q.payment_id"
+             " FROM payments AS q WHERE q.customer_id = d.customer_id AND"
+             " q.idempotency_key = d.idempotency_key AND q.kind = 'PAYMENT' AND"
+             " q.decision = 'APPROVED' LIMIT 1) AS x WHERE p.payment_id = x.payment_id"
+             " RETURNING p.payment_id, p.customer_id, p.idempotency_key,"
+             " p.refunded_amount_minor";
+    case SqlKind::kBalances:
+      return "INSERT INTO merchant_balances (merchant_id, currency, balance_minor) VALUES " +
+             Placeholders(rows, {"", "", "INT8"}) +
+             " ON CONFLICT (merchant_id, currency) DO UPDATE SET balance_minor = "
+             "merchant_balances.balance_minor + excluded.balance_minor";
+    case SqlKind::kInsertUpdateEvents:
+      // $1..$3 (created_at_ms, kafka_state, webhook_state) are shared by
+      // every row.
+      return "INSERT INTO payments_outbox (kafka_partition, kafka_offset, seq, customer_id,"
+             " payment_id, op, refunded_before_minor, refunded_after_minor, created_at_ms,"
+             " kafka_state, webhook_state) VALUES " +
+             Placeholders(rows, std::vector<std::string_view>(kOutboxParamsPerRow, ""), 4,
+                          "$1::INT8, $2, $3") +
+             std::string(kOutboxConflict);
+  }
+  return "";
+}
+
+const std::string& PaymentsSinkTask::Sql(SqlKind kind, size_t rows) {
+  auto it = sql_.find({kind, rows});
+  if (it != sql_.end()) return it->second;
+  // Batches mostly repeat a few sizes; the bound keeps odd sizes from piling up.
+  if (sql_.size() >= kMaxCachedSql) sql_.clear();
+  return sql_.emplace(std::make_pair(kind, rows), BuildSql(kind, rows)).first->second;
+}
+
+template <typename... Params>
+pqxx::result PaymentsSinkTask::Exec(pqxx::work& txn, SqlKind kind, size_t rows,
+                                    Params&&... params) {
+  const std::string& sql = Sql(kind, rows);
+  if (options_.full_batch_rows == 0 ||
+      rows != std::min(options_.full_batch_rows, kMaxRowsPerStatement)) {
+    return txn.exec_params(sql, std::forward<Params>(params)...);
+  }
+  // The name stands for one text (kind and rows make it), so registering it
+  // again on a connection that has it is a no-op; a new connection (after a
+  // broken one) prepares it on first use.
+  const std::string name =
+      "payments_sink_" + std::to_string(static_cast<int>(kind)) + "_" + std::to_string(rows);
+  txn.conn().prepare(name, sql);
+  return txn.exec_prepared(name, std::forward<Params>(params)...);
+}
+
+namespace {
+
+// A u event to write to the outbox (seq 1 at its refund's coordinates): the
+// refunded payment and its refunded amount before and after the refund.
+struct UpdateEvent {
   int32_t partition;
   int64_t offset;
-  int seq;
   std::string customer_id;
   std::string payment_id;
-  std::string op;
-  std::string payload;
+  int64_t refunded_before;
+  int64_t refunded_after;
 };
 
 }  // namespace
@@ -185,6 +251,7 @@ Status PaymentsSinkTask::Validate(const ConsumedRecord& record) {
 Status PaymentsSinkTask::Put(const std::vector<const ConsumedRecord*>& records,
                              const std::vector<PositionUpdate>& positions) {
   std::vector<Candidate> candidates;
+  candidates.reserve(records.size());
   std::unordered_set<std::string> seen;
   int64_t replays = 0;
   int64_t duplicates_in_batch = 0;
@@ -199,12 +266,17 @@ Status PaymentsSinkTask::Put(const std::vector<const ConsumedRecord*>& records,
       ++duplicates_in_batch;
       continue;
     }
-    candidates.push_back(Candidate{
-        RowFromConfirmation(*c, *record),
-        ChangeSource{options_.group_id, record->topic, record->partition.value(),
-                     record->offset.value()}});
+    candidates.push_back(Candidate{RowFromConfirmation(*c, *record), record->partition.value(),
+                                   record->offset.value()});
   }
   const bool outbox = options_.cdc_kafka || options_.cdc_webhook;
+
+  // The payments rows as parameters: the same in every attempt.
+  std::vector<std::string> row_params;
+  row_params.reserve(candidates.size() * kPaymentColumnCount);
+  for (const Candidate& c : candidates) {
+    for (auto& p : RowParams(c.row)) row_params.push_back(std::move(p));
+  }
 
   STREAMS_ASSIGN_OR_RETURN(auto lease, pool_->Acquire(options_.acquire_timeout));
   // Outcomes of the attempt that committed.
@@ -219,22 +291,21 @@ Status PaymentsSinkTask::Put(const std::vector<const ConsumedRecord*>& records,
         missing_payments = 0;
         const int64_t now_ms = NowMs();
 
-        // 1. New payments rows; an existing payment_id keeps its row.
+        // 1. New payments rows; an existing payment_id keeps its row. With
+        // CDC on, the same statement writes the c event of each new row.
+        const std::string kafka_state = options_.cdc_kafka ? "pending" : "off";
+        const std::string webhook_state = options_.cdc_webhook ? "pending" : "off";
         std::unordered_set<std::string> inserted;
-        static const std::vector<std::string_view> kRowCasts(kPaymentColumnCount, "");
         for (size_t begin = 0; begin < candidates.size(); begin += kMaxRowsPerStatement) {
           const size_t end = std::min(candidates.size(), begin + kMaxRowsPerStatement);
-          std::vector<std::string> params;
-          params.reserve((end - begin) * kPaymentColumnCount);
-          for (size_t i = begin; i < end; ++i) {
-            for (auto& p : RowParams(candidates[i].row)) params.push_back(std::move(p));
-          }
-          pqxx::result res = txn.exec_params(
-              "INSERT INTO payments (" + std::string(kPaymentColumns) + ") VALUES " +
-                  Placeholders(end - begin, kRowCasts) +
-                  " ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id",
-              pqxx::prepare::make_dynamic_params(params));
+          auto rows = pqxx::prepare::make_dynamic_params(
+              row_params.begin() + static_cast<std::ptrdiff_t>(begin * kPaymentColumnCount),
+              row_params.begin() + static_cast<std::ptrdiff_t>(end * kPaymentColumnCount));
+          pqxx::result res = outbox ? Exec(txn, SqlKind::kInsertPaymentsAndEvents, end - begin,
+                                           rows, now_ms, kafka_state, webhook_state)
+                                    : Exec(txn, SqlKind::kInsertPayments, end - begin, rows);
           for (const auto& row : res) inserted.insert(row[0].as<std::string>());
+          if (outbox && !res.empty()) outbox_rows += res[0][1].as<int64_t>();
         }
 
         std::map<std::pair<std::string, std::string>, int64_t> deltas;
@@ -243,9 +314,10 @@ Status PaymentsSinkTask::Put(const std::vector<const ConsumedRecord*>& records,
           std::vector<size_t> refunds;  // Indexes into candidates, in order.
         };
         std::map<std::pair<std::string, std::string>, RefundGroup> refunds;
-        std::vector<OutboxEvent> events;
+        std::vector<UpdateEvent> updates;
         for (size_t i = 0; i < candidates.size(); ++i) {
-          const PaymentRow& row = candidates[i].row;
+          const Candidate& c = candidates[i];
+          const PaymentRow& row = c.row;
           if (inserted.count(row.payment_id) == 0) {
             ++duplicates;
             continue;
@@ -261,55 +333,38 @@ Status PaymentsSinkTask::Put(const std::vector<const ConsumedRecord*>& records,
               g.refunds.push_back(i);
             }
           }
-          if (outbox) {
-            const ChangeSource& src = candidates[i].source;
-            events.push_back(OutboxEvent{EventId(src, 0), src.partition, src.offset, 0,
-                                         row.customer_id, row.payment_id, "c",
-                                         ChangeEnvelope(std::nullopt, row, src, now_ms)});
-          }
         }
 
         // 2. Refunded payments: one aggregated update per payment.
         if (!refunds.empty()) {
           std::vector<std::string> params;
+          params.reserve(refunds.size() * 3);
           for (const auto& [key, group] : refunds) {
             params.push_back(key.first);
             params.push_back(key.second);
             params.push_back(std::to_string(group.total));
           }
-          pqxx::result res = txn.exec_params(
-              // The LATERAL point lookup keeps the plan an index lookup per key
-              // even before the table has statistics.
-              "UPDATE payments AS p SET refunded_amount_minor = p.refunded_amount_minor + "
-              "d.amount, status = CASE WHEN p.refunded_amount_minor + d.amount >= p.amount_minor "
-              "THEN 'REFUNDED' ELSE 'PARTIALLY_REFUNDED' END FROM (VALUES " +
-                  Placeholders(refunds.size(), {"TEXT", "TEXT", "INT8"}) +
-                  ") AS d (customer_id, idempotency_key, amount), LATERAL (SELECT q.payment_id"
-                  " FROM payments AS q WHERE q.customer_id = d.customer_id AND"
-                  " q.idempotency_key = d.idempotency_key AND q.kind = 'PAYMENT' AND"
-                  " q.decision = 'APPROVED' LIMIT 1) AS x WHERE p.payment_id = x.payment_id"
-                  " RETURNING " +
-                  Prefixed(kPaymentColumns, "p."),
-              pqxx::prepare::make_dynamic_params(params));
+          pqxx::result res = Exec(txn, SqlKind::kRefundPayments, refunds.size(),
+                                  pqxx::prepare::make_dynamic_params(params));
           refunded_rows = static_cast<int64_t>(res.size());
           missing_payments = static_cast<int64_t>(refunds.size()) - refunded_rows;
           if (outbox) {
             for (const auto& r : res) {
-              PaymentRow after = RowFromResult(r);
-              const RefundGroup& g = refunds.at({after.customer_id, after.idempotency_key});
-              int64_t refunded = after.refunded_amount_minor - g.total;
+              const std::string payment_id = r[0].as<std::string>();
+              auto it = refunds.find({r[1].as<std::string>(), r[2].as<std::string>()});
+              if (it == refunds.end()) {
+                return Status::Internal("refund update returned a payment it was not asked for");
+              }
+              const RefundGroup& g = it->second;
+              // The refunds of the batch, in order, each one step from the
+              // amount refunded before the batch to the stored one.
+              int64_t refunded = r[3].as<int64_t>() - g.total;
               for (size_t index : g.refunds) {
-                PaymentRow before = after;
-                before.refunded_amount_minor = refunded;
-                before.status = RefundStatus(refunded, after.amount_minor);
-                refunded += candidates[index].row.amount_minor;
-                PaymentRow step = after;
-                step.refunded_amount_minor = refunded;
-                step.status = RefundStatus(refunded, after.amount_minor);
-                const ChangeSource& src = candidates[index].source;
-                events.push_back(OutboxEvent{EventId(src, 1), src.partition, src.offset, 1,
-                                             step.customer_id, step.payment_id, "u",
-                                             ChangeEnvelope(before, step, src, now_ms)});
+                const Candidate& refund = candidates[index];
+                const int64_t before = refunded;
+                refunded += refund.row.amount_minor;
+                updates.push_back(UpdateEvent{refund.partition, refund.offset, it->first.first,
+                                              payment_id, before, refunded});
               }
             }
           }
@@ -325,46 +380,33 @@ Status PaymentsSinkTask::Put(const std::vector<const ConsumedRecord*>& records,
         }
         if (!balance_params.empty()) {
           balance_rows = static_cast<int64_t>(balance_params.size() / 3);
-          txn.exec_params(
-              "INSERT INTO merchant_balances (merchant_id, currency, balance_minor) VALUES " +
-                  Placeholders(balance_params.size() / 3, {"", "", "INT8"}) +
-                  " ON CONFLICT (merchant_id, currency) DO UPDATE SET balance_minor = "
-                  "merchant_balances.balance_minor + excluded.balance_minor",
-              pqxx::prepare::make_dynamic_params(balance_params));
+          Exec(txn, SqlKind::kBalances, balance_params.size() / 3,
+               pqxx::prepare::make_dynamic_params(balance_params));
         }
 
-        // 4. Outbox, in source order (partition, offset, seq).
-        std::sort(events.begin(), events.end(), [](const OutboxEvent& a, const OutboxEvent& b) {
-          return std::tie(a.partition, a.offset, a.seq) < std::tie(b.partition, b.offset, b.seq);
-        });
-        const std::string kafka_state = options_.cdc_kafka ? "pending" : "off";
-        const std::string webhook_state = options_.cdc_webhook ? "pending" : "off";
-        for (size_t begin = 0; begin < events.size(); begin += kMaxRowsPerStatement) {
-          const size_t end = std::min(events.size(), begin + kMaxRowsPerStatement);
+        // 4. The u events: coordinates and refunded amounts only (the relay
+        // rebuilds the envelopes).
+        for (size_t begin = 0; begin < updates.size(); begin += kMaxRowsPerStatement) {
+          const size_t end = std::min(updates.size(), begin + kMaxRowsPerStatement);
           std::vector<std::string> params;
-          params.reserve((end - begin) * 11);
+          params.reserve(3 + (end - begin) * kOutboxParamsPerRow);
+          params.push_back(std::to_string(now_ms));
+          params.push_back(kafka_state);
+          params.push_back(webhook_state);
           for (size_t i = begin; i < end; ++i) {
-            const OutboxEvent& e = events[i];
-            params.push_back(e.event_id);
+            const UpdateEvent& e = updates[i];
             params.push_back(std::to_string(e.partition));
             params.push_back(std::to_string(e.offset));
-            params.push_back(std::to_string(e.seq));
+            params.push_back("1");
             params.push_back(e.customer_id);
             params.push_back(e.payment_id);
-            params.push_back(e.op);
-            params.push_back(e.payload);
-            params.push_back(std::to_string(now_ms));
-            params.push_back(kafka_state);
-            params.push_back(webhook_state);
+            params.push_back("u");
+            params.push_back(std::to_string(e.refunded_before));
+            params.push_back(std::to_string(e.refunded_after));
           }
-          txn.exec_params(
-              "INSERT INTO payments_outbox (event_id, kafka_partition, kafka_offset, seq, "
-              "customer_id, payment_id, op, payload, created_at_ms, kafka_state, webhook_state) "
-              "VALUES " +
-                  Placeholders(end - begin, std::vector<std::string_view>(11, "")) +
-                  " ON CONFLICT (event_id) DO NOTHING",
-              pqxx::prepare::make_dynamic_params(params));
-          outbox_rows += static_cast<int64_t>(end - begin);
+          pqxx::result res = Exec(txn, SqlKind::kInsertUpdateEvents, end - begin,
+                                  pqxx::prepare::make_dynamic_params(params));
+          outbox_rows += static_cast<int64_t>(res.affected_rows());
         }
 
         // 5. Positions, compare-and-set.

@@ -11,8 +11,11 @@
 //      inserted APPROVED PAYMENTs minus APPROVED REFUNDs (one upsert, keys
 //      deduplicated); so balance = sum over the rows, and a replay or a
 //      second delivery never moves it;
-//   4. when CDC is on, adds one outbox row per change (op c for an insert, u
-//      for a refunded payment), with a stable event id;
+//   4. when CDC is on, adds one outbox row per change (op c for an insert,
+//      written by the statement of step 1; u for a refunded payment), keyed
+//      by the confirmation's coordinates (partition, offset, seq: the stable
+//      event id) and holding only what changed (the refunded amount before
+//      and after); the relay rebuilds the envelope from the payments row;
 //   5. moves the positions in sink_offsets with a compare-and-set.
 // Replay confirmations (replay = true) are skipped: they only move positions.
 //
@@ -22,8 +25,10 @@
 
 #include <prometheus/registry.h>
 
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "streams/connect/connection_pool.h"
 #include "streams/connect/sink_metrics.h"
@@ -40,6 +45,13 @@ struct PaymentsSinkTaskOptions {
   // targets ('off' otherwise); with both off no outbox row is written.
   bool cdc_kafka = true;
   bool cdc_webhook = false;
+  // Statements of exactly this many rows (at most 1000, the most rows of one
+  // statement) are prepared once per connection, so that the server parses
+  // and plans them once instead of per batch. main passes
+  // sink.batch.max.records: a full batch's insert, most of a batch's cost,
+  // is prepared. Other sizes are sent unprepared, so the server keeps at most
+  // one prepared statement per kind and connection. 0: nothing is prepared.
+  size_t full_batch_rows = 500;
   streams::connect::RetryPolicy retry;
   std::chrono::milliseconds acquire_timeout{2000};
 };
@@ -64,6 +76,22 @@ class PaymentsSinkTask final : public streams::connect::SinkTask {
                       const std::vector<streams::connect::PositionUpdate>& positions) override;
 
  private:
+  enum class SqlKind {
+    kInsertPayments,
+    kInsertPaymentsAndEvents,  // With the c events in the outbox.
+    kRefundPayments,
+    kBalances,
+    kInsertUpdateEvents,  // The u events.
+  };
+  // The SQL text of the `kind` statement of Put for `rows` rows.
+  static std::string BuildSql(SqlKind kind, size_t rows);
+  // BuildSql, kept for the next batches (a few texts at most).
+  const std::string& Sql(SqlKind kind, size_t rows);
+  // Runs the `kind` statement for `rows` rows with `params` in `txn`,
+  // prepared on the connection when `rows` is a full batch.
+  template <typename... Params>
+  pqxx::result Exec(pqxx::work& txn, SqlKind kind, size_t rows, Params&&... params);
+
   streams::connect::ConnectionPool* pool_;
   PaymentsSinkTaskOptions options_;
   streams::connect::SinkMetrics* metrics_;
@@ -72,6 +100,7 @@ class PaymentsSinkTask final : public streams::connect::SinkTask {
   prometheus::Counter& replays_skipped_;
   prometheus::Counter& duplicate_decisions_;
   prometheus::Counter& refunds_without_payment_;
+  std::map<std::pair<SqlKind, size_t>, std::string> sql_;
 };
 
 }  // namespace payments_sink

@@ -1,12 +1,15 @@
 // The CDC relay's webhook target against an in-process receiver that verifies
 // Standard Webhooks signatures and fails on purpose: 500s, 429 with
 // Retry-After, timeouts, 410, an event that never succeeds (dead); order per
-// customer; delivered rows pruned after the retention.
+// customer; envelopes rebuilt from the payments rows byte for byte as the
+// sink would have built them from the confirmations; an event whose payments
+// row is gone is dead; delivered rows pruned after the retention.
 #include "sink/outbox_relay.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include "sink/payment_row.h"
 #include "sink/payments_sink_task.h"
 #include "sink_test_util.h"
 #include "webhook_receiver.h"
@@ -122,8 +125,9 @@ TEST_F(OutboxRelayTest, DeliversInOrderPerCustomerThroughFailures) {
   pqxx::connection conn(uri_);
   pqxx::nontransaction nt(conn);
   std::map<std::string, std::vector<std::string>> want, got;
-  for (const auto& r : nt.exec("SELECT customer_id, event_id FROM payments_outbox ORDER BY"
-                               " kafka_partition, kafka_offset, seq")) {
+  for (const auto& r : nt.exec("SELECT customer_id, 'payments.confirmations-' || kafka_partition"
+                               " || '-' || kafka_offset || '-' || seq FROM payments_outbox"
+                               " ORDER BY kafka_partition, kafka_offset, seq")) {
     want[r[0].as<std::string>()].push_back(r[1].as<std::string>());
   }
   for (const auto& d : accepted) got[d.customer_id].push_back(d.id);
@@ -181,6 +185,90 @@ TEST_F(OutboxRelayTest, GoneDisablesTheEndpoint) {
   receiver.SetFallback({204, -1, 0ms});
   RunUntil(*relay, [&] { return Pending() == 0; });
   EXPECT_EQ(Pending(), 0);
+}
+
+// The envelope the sink built from the confirmations when it wrote the events
+// (before the outbox stored only coordinates): the relay must deliver the
+// same bytes.
+TEST_F(OutboxRelayTest, EnvelopesAreTheSinksByteForByte) {
+  PaymentConfirmation p1 = Confirmation("pay_a", "cust_a", "m1", 1000);
+  p1.set_fraud_score(0.1 + 0.2);  // 0.30000000000000004: must survive FLOAT8.
+  p1.set_decline_message("quote \" backslash \\ tab \t \xc3\xbc \xe2\x82\xac");
+  PaymentConfirmation p2 = Confirmation("pay_b", "cust_b", "m2", 500, /*approved=*/false);
+  p2.set_fraud_score(1.0 / 3);
+  PaymentConfirmation r1 = Refund("ref_a", p1, 100);
+  PaymentConfirmation r2 = Refund("ref_b", p1, 250);
+  PaymentConfirmation r3 = Refund("ref_c", p1, 650);
+  // Two refunds of p1 in the batch that writes p1, the last in a later one.
+  Write(0, {p1, r1, p2, r2});
+  Write(0, {Replay(r1), r3});
+
+  // Expected: c per new row, u per applied refund, with the ts_ms stored.
+  std::map<std::string, int64_t> created;
+  pqxx::connection conn(uri_);
+  pqxx::nontransaction nt(conn);
+  for (const auto& r : nt.exec("SELECT kafka_offset, seq, created_at_ms FROM payments_outbox")) {
+    created[EventId({"payments-sink", "payments.confirmations", 0, r[0].as<int64_t>()},
+                    r[1].as<int>())] = r[2].as<int64_t>();
+  }
+  ASSERT_EQ(created.size(), 8u);  // 5 rows + 3 refunds.
+  std::map<std::string, std::string> want;
+  auto c_event = [&](const PaymentConfirmation& c, int64_t offset) {
+    ChangeSource src{"payments-sink", "payments.confirmations", 0, offset};
+    const std::string id = EventId(src, 0);
+    want[id] = ChangeEnvelope(std::nullopt, RowFromConfirmation(c, Record(c, 0, offset)), src,
+                              created.at(id));
+  };
+  const PaymentRow payment = RowFromConfirmation(p1, Record(p1, 0, 0));
+  auto u_event = [&](int64_t offset, int64_t before, int64_t after) {
+    ChangeSource src{"payments-sink", "payments.confirmations", 0, offset};
+    const std::string id = EventId(src, 1);
+    PaymentRow b = payment, a = payment;
+    b.refunded_amount_minor = before;
+    b.status = RefundStatus(before, payment.amount_minor);
+    a.refunded_amount_minor = after;
+    a.status = RefundStatus(after, payment.amount_minor);
+    want[id] = ChangeEnvelope(b, a, src, created.at(id));
+  };
+  c_event(p1, 0);
+  c_event(r1, 1);
+  u_event(1, 0, 100);
+  c_event(p2, 2);
+  c_event(r2, 3);
+  u_event(3, 100, 350);
+  c_event(r3, 5);
+  u_event(5, 350, 1000);
+
+  WebhookReceiver receiver("old-secret-key");
+  auto relay = MakeRelay(receiver.url());
+  ASSERT_NE(relay, nullptr);
+  RunUntil(*relay, [&] { return Pending() == 0; });
+  std::map<std::string, std::string> got;
+  for (const auto& d : receiver.accepted()) got[d.id] = d.body;
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(nlohmann::json::parse(got.at("payments.confirmations-0-5-1"))["after"]["status"],
+            "REFUNDED");
+  EXPECT_EQ(nlohmann::json::parse(got.at("payments.confirmations-0-0-0"))["after"]["fraud_score"],
+            0.1 + 0.2);
+}
+
+TEST_F(OutboxRelayTest, EventWhosePaymentRowIsGoneIsDeadAndOthersProceed) {
+  WebhookReceiver receiver("old-secret-key");
+  Write(0, {Confirmation("pay_a", "cust_a", "m1", 10), Confirmation("pay_b", "cust_a", "m1", 20)});
+  ScalarQuery(uri_,
+              "WITH d AS (DELETE FROM payments WHERE payment_id = 'pay_a' RETURNING 1)"
+              " SELECT count(*) FROM d");
+  auto relay = MakeRelay(receiver.url());
+  ASSERT_NE(relay, nullptr);
+  RunUntil(*relay, [&] { return Pending() == 0; });
+  EXPECT_EQ(ScalarQuery(uri_,
+                        "SELECT count(*) FROM payments_outbox WHERE webhook_state = 'dead'"
+                        " AND payment_id = 'pay_a' AND webhook_last_error <> ''"),
+            1);
+  auto accepted = receiver.accepted();
+  ASSERT_EQ(accepted.size(), 1u);
+  EXPECT_EQ(accepted[0].id, "payments.confirmations-0-1-0");
+  EXPECT_EQ(Counter("payments_sink_cdc_dead_events_total"), 1);
 }
 
 TEST_F(OutboxRelayTest, DeliveredRowsArePrunedAfterTheRetention) {

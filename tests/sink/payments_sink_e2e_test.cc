@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
 #include <thread>
@@ -314,8 +315,20 @@ TEST_F(PaymentsSinkE2eTest, AppliesEveryConfirmationOnceDeliversCdcAndStopsClean
   auto cdc = ReadTopic("payments.cdc", kPartitions, expected.changes);
   std::set<std::string> ids;
   for (const auto& r : cdc) {
-    ids.insert(r.headers.count("id") ? r.headers.at("id") : "");
+    const std::string id = r.headers.count("id") ? r.headers.at("id") : "";
+    ids.insert(id);
     EXPECT_EQ(r.key.rfind("pay_", 0), 0u) << r.key;
+    // The envelope the relay rebuilt: of the keyed payment, from the
+    // confirmation the id names.
+    auto json = nlohmann::json::parse(r.value);
+    EXPECT_EQ(json["after"]["payment_id"], r.key);
+    const auto& source = json["source"];
+    EXPECT_EQ(id, source["topic"].get<std::string>() + "-" +
+                      std::to_string(source["partition"].get<int>()) + "-" +
+                      std::to_string(source["offset"].get<int64_t>()) +
+                      (json["op"] == "c" ? "-0" : "-1"))
+        << r.value;
+    EXPECT_EQ(json["before"].is_null(), json["op"] == "c") << r.value;
   }
   EXPECT_EQ(static_cast<int64_t>(ids.size()), expected.changes);
   auto [status, body] = HttpGet(admin_["sink"] + "/readyz");

@@ -38,10 +38,11 @@ class PaymentsSinkTaskTest : public ::testing::Test {
     ASSERT_TRUE(task_->Migrate().ok());
   }
 
-  std::unique_ptr<PaymentsSinkTask> MakeTask(bool webhook = false) {
+  std::unique_ptr<PaymentsSinkTask> MakeTask(bool webhook = false, size_t full_batch_rows = 500) {
     PaymentsSinkTaskOptions options;
     options.cdc_kafka = true;
     options.cdc_webhook = webhook;
+    options.full_batch_rows = full_batch_rows;
     options.retry.initial_backoff = std::chrono::milliseconds(5);
     return std::make_unique<PaymentsSinkTask>(pool_.get(), options, registry_, metrics_.get());
   }
@@ -107,6 +108,24 @@ TEST_F(PaymentsSinkTaskTest, WritesRowsAndBalances) {
   EXPECT_EQ(ScalarQuery(uri_, "SELECT next_offset FROM sink_offsets"), 4);
 }
 
+// paymentd declines a request with a zero or negative amount (INVALID_AMOUNT)
+// and confirms it like any other: its row must be writable, not dead-lettered
+// by a constraint meant for refunded payments (found by scripts/demo.sh).
+TEST_F(PaymentsSinkTaskTest, DeclinedRequestsWithNonPositiveAmountsAreWritten) {
+  PaymentConfirmation negative = Confirmation("pay_n", "c1", "m1", -7462, /*approved=*/false);
+  negative.set_decline_code("INVALID_AMOUNT");
+  PaymentConfirmation zero = Confirmation("pay_z", "c2", "m1", 0, /*approved=*/false);
+  zero.set_decline_code("INVALID_AMOUNT");
+  PaymentConfirmation refund = Refund("pay_r", negative, -5, /*approved=*/false);
+  refund.set_decline_code("INVALID_AMOUNT");
+  std::vector<PaymentConfirmation> in = {negative, zero, refund};
+  ASSERT_TRUE(PutAll(in, 0, std::nullopt).ok());
+  EXPECT_EQ(Actual(uri_), Expect(in)) << Actual(uri_);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT amount_minor FROM payments WHERE payment_id = 'pay_n'"),
+            -7462);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM merchant_balances"), 0);
+}
+
 TEST_F(PaymentsSinkTaskTest, ReplaysAndLaterDecisionsOfAPaymentIdChangeNothing) {
   PaymentConfirmation original = Confirmation("pay_a", "c1", "m1", 1000);
   ASSERT_TRUE(PutAll({original}, 0, std::nullopt).ok());
@@ -167,29 +186,32 @@ TEST_F(PaymentsSinkTaskTest, RefundsMovePaymentAndBalanceAndEmitUpdateEvents) {
   EXPECT_EQ(Actual(uri_), Expect(all)) << Actual(uri_);
   EXPECT_EQ(ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances"), 0);
 
+  // The outbox holds each event's coordinates and the refunded amounts; the
+  // envelopes are rebuilt by the relay (outbox_relay_test checks them).
   pqxx::connection conn(uri_);
   pqxx::nontransaction nt(conn);
   auto events = nt.exec(
-      "SELECT event_id, op, payload FROM payments_outbox WHERE payment_id = 'pay_a'"
-      " ORDER BY kafka_partition, kafka_offset, seq");
+      "SELECT kafka_partition, kafka_offset, seq, op, customer_id, refunded_before_minor,"
+      " refunded_after_minor, kafka_state, webhook_state FROM payments_outbox"
+      " WHERE payment_id = 'pay_a' ORDER BY kafka_partition, kafka_offset, seq");
   ASSERT_EQ(events.size(), 4u);  // c, then u for each approved refund.
-  std::vector<int64_t> before, after;
+  std::vector<int64_t> offsets, before, after;
   for (size_t i = 0; i < events.size(); ++i) {
-    auto json = nlohmann::json::parse(events[i][2].as<std::string>());
-    EXPECT_EQ(json["source"]["table"], "payments");
-    if (i == 0) {
-      EXPECT_EQ(events[i][1].as<std::string>(), "c");
-      EXPECT_TRUE(json["before"].is_null());
-      EXPECT_EQ(events[i][0].as<std::string>(), "payments.confirmations-0-0-0");
-      continue;
-    }
-    EXPECT_EQ(json["op"], "u");
-    before.push_back(json["before"]["refunded_amount_minor"].get<int64_t>());
-    after.push_back(json["after"]["refunded_amount_minor"].get<int64_t>());
+    EXPECT_EQ(events[i][0].as<int>(), 0);
+    offsets.push_back(events[i][1].as<int64_t>());
+    EXPECT_EQ(events[i][2].as<int>(), i == 0 ? 0 : 1);
+    EXPECT_EQ(events[i][3].as<std::string>(), i == 0 ? "c" : "u");
+    EXPECT_EQ(events[i][4].as<std::string>(), "c1");
+    EXPECT_EQ(events[i][7].as<std::string>(), "pending");
+    EXPECT_EQ(events[i][8].as<std::string>(), "off");
+    before.push_back(events[i][5].as<int64_t>());
+    after.push_back(events[i][6].as<int64_t>());
   }
-  EXPECT_EQ(before, (std::vector<int64_t>{0, 100, 300}));
-  EXPECT_EQ(after, (std::vector<int64_t>{100, 300, 1000}));
-  EXPECT_EQ(nlohmann::json::parse(events[3][2].as<std::string>())["after"]["status"], "REFUNDED");
+  EXPECT_EQ(offsets, (std::vector<int64_t>{0, 1, 2, 4}));  // The refunds' own coordinates.
+  EXPECT_EQ(before, (std::vector<int64_t>{0, 0, 100, 300}));
+  EXPECT_EQ(after, (std::vector<int64_t>{0, 100, 300, 1000}));
+  // The refunds' own rows got their c events.
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE op = 'c'"), 5);
 }
 
 TEST_F(PaymentsSinkTaskTest, UnwritableRecordIsFailedPreconditionAndNothingIsWritten) {
@@ -213,9 +235,10 @@ TEST_F(PaymentsSinkTaskTest, SerializationFailureFromAConcurrentTransactionIsRet
     nt.exec("ALTER DATABASE " + uri_.substr(uri_.rfind('/') + 1) +
             " SET default_transaction_isolation = 'serializable'");
   }
-  // New connections (as CockroachDB always does) run SERIALIZABLE.
+  // New connections (as CockroachDB always does) run SERIALIZABLE. Batches
+  // of one row are full: the retried statements are prepared ones.
   pool_ = std::make_unique<streams::connect::ConnectionPool>(uri_, 2);
-  task_ = MakeTask();
+  task_ = MakeTask(/*webhook=*/false, /*full_batch_rows=*/1);
 
   // Another transaction holds the balance row; the sink's upsert waits for it
   // and then fails with 40001 (its snapshot predates the other's commit).
@@ -233,6 +256,49 @@ TEST_F(PaymentsSinkTaskTest, SerializationFailureFromAConcurrentTransactionIsRet
   EXPECT_EQ(ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances"), 111);
   EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments"), 2);
   EXPECT_EQ(ScalarQuery(uri_, "SELECT next_offset FROM sink_offsets"), 2);
+}
+
+// Full batches go through prepared statements (every kind of statement of
+// full_batch_rows rows), other sizes through plain ones: the same rows,
+// balances and events either way.
+TEST_F(PaymentsSinkTaskTest, PreparedStatementsOfFullBatchesWriteTheSame) {
+  pool_ = std::make_unique<streams::connect::ConnectionPool>(uri_, 1);
+  task_ = MakeTask(/*webhook=*/false, /*full_batch_rows=*/2);
+  PaymentConfirmation a = Confirmation("pay_a", "c1", "m1", 1000);
+  PaymentConfirmation b = Confirmation("pay_b", "c2", "m2", 500);
+  std::vector<std::vector<PaymentConfirmation>> batches = {
+      {a, b},                                                           // Prepared insert.
+      {Refund("ref_1", a, 100), Refund("ref_2", b, 500)},               // Prepared refunds too.
+      {Refund("ref_3", a, 200), Confirmation("pay_c", "c3", "m1", 7)},  // Prepared again.
+      {Confirmation("pay_d", "c4", "m1", 3)},                           // One row: plain.
+      {Replay(a), Refund("ref_4", a, 700), Confirmation("pay_e", "c5", "m2", 9)}};
+  std::vector<PaymentConfirmation> all;
+  int64_t offset = 0;
+  for (const auto& batch : batches) {
+    std::optional<int64_t> expected;
+    if (offset > 0) expected = offset;
+    ASSERT_TRUE(PutAll(batch, offset, expected).ok());
+    offset += static_cast<int64_t>(batch.size());
+    all.insert(all.end(), batch.begin(), batch.end());
+  }
+  EXPECT_EQ(Actual(uri_), Expect(all)) << Actual(uri_);
+  EXPECT_EQ(
+      ScalarQuery(uri_, "SELECT refunded_amount_minor FROM payments WHERE payment_id = 'pay_a'"),
+      1000);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE op = 'u'"), 4);
+  EXPECT_EQ(ScalarQuery(uri_,
+                        "SELECT refunded_after_minor FROM payments_outbox WHERE op = 'u'"
+                        " AND kafka_offset = 8"),
+            1000);
+  auto lease = pool_->Acquire(std::chrono::seconds(1));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  pqxx::nontransaction nt(lease->connection());
+  // The insert with its c events, the refund update, the balances upsert and
+  // the u events, each for two rows.
+  EXPECT_EQ(nt.exec("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE"
+                    " 'payments_sink_%'")[0][0]
+                .as<int>(),
+            4);
 }
 
 TEST_F(PaymentsSinkTaskTest, ConcurrentMigrationsApplyEachVersionOnce) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "payments/v1/payments.pb.h"
+#include "sink/ledger.h"
 #include "streams/record.h"
 
 namespace payments_sink::testing {
@@ -76,72 +77,19 @@ inline streams::ConsumedRecord Record(const PaymentConfirmation& c, int32_t part
   return r;
 }
 
-// What the tables must hold after every confirmation was applied once.
-struct ExpectedState {
-  std::map<std::string, std::string> status;  // payment_id -> status
-  std::map<std::string, int64_t> refunded;    // payment_id -> refunded_amount_minor
-  std::map<std::pair<std::string, std::string>, int64_t> balances;
-  int64_t changes = 0;  // Outbox events (c + u).
-};
+// What the tables must hold after every confirmation was applied once
+// (sink/ledger.h; `changes` counts the outbox events).
+using ExpectedState = payments_sink::Ledger;
 
 inline ExpectedState Expect(const std::vector<PaymentConfirmation>& in_order) {
-  ExpectedState e;
-  std::map<std::pair<std::string, std::string>, std::string> approved_payment;  // (cust, idem)
-  std::map<std::string, int64_t> amount;
-  for (const auto& c : in_order) {
-    if (c.replay() || e.status.count(c.payment_id()) > 0) continue;
-    const bool approved = c.decision() == payments::v1::APPROVED;
-    e.status[c.payment_id()] = approved ? "APPROVED" : "DECLINED";
-    e.refunded[c.payment_id()] = 0;
-    amount[c.payment_id()] = c.amount_minor();
-    ++e.changes;
-    if (!approved) continue;
-    if (c.kind() == payments::v1::PAYMENT) {
-      e.balances[{c.merchant_id(), c.currency()}] += c.amount_minor();
-      approved_payment[{c.customer_id(), c.idempotency_key()}] = c.payment_id();
-    } else if (c.kind() == payments::v1::REFUND) {
-      e.balances[{c.merchant_id(), c.currency()}] -= c.amount_minor();
-      auto it = approved_payment.find({c.customer_id(), c.refund_of()});
-      if (it != approved_payment.end()) {
-        int64_t& r = e.refunded[it->second];
-        r += c.amount_minor();
-        e.status[it->second] = r >= amount[it->second] ? "REFUNDED" : "PARTIALLY_REFUNDED";
-        ++e.changes;
-      }
-    }
-  }
-  for (auto it = e.balances.begin(); it != e.balances.end();) {
-    it = it->second == 0 ? e.balances.erase(it) : std::next(it);
-  }
-  return e;
+  return payments_sink::ExpectedLedger(in_order);
 }
 
-// The state found in the database at `uri`.
+// The state found in the database at `uri` (outbox rows are never pruned in tests).
 inline ExpectedState Actual(const std::string& uri) {
-  ExpectedState e;
-  pqxx::connection conn(uri);
-  pqxx::nontransaction nt(conn);
-  for (const auto& r : nt.exec("SELECT payment_id, status, refunded_amount_minor FROM payments")) {
-    e.status[r[0].as<std::string>()] = r[1].as<std::string>();
-    e.refunded[r[0].as<std::string>()] = r[2].as<int64_t>();
-  }
-  for (const auto& r : nt.exec("SELECT merchant_id, currency, balance_minor FROM merchant_balances")) {
-    if (r[2].as<int64_t>() != 0) e.balances[{r[0].as<std::string>(), r[1].as<std::string>()}] = r[2].as<int64_t>();
-  }
-  e.changes = nt.exec("SELECT count(*) FROM payments_outbox")[0][0].as<int64_t>();
-  return e;
-}
-
-inline bool operator==(const ExpectedState& a, const ExpectedState& b) {
-  return a.status == b.status && a.refunded == b.refunded && a.balances == b.balances &&
-         a.changes == b.changes;
-}
-
-inline std::ostream& operator<<(std::ostream& os, const ExpectedState& s) {
-  os << s.status.size() << " payments, " << s.balances.size() << " balances, " << s.changes
-     << " outbox events; balances:";
-  for (const auto& [k, v] : s.balances) os << " " << k.first << "/" << k.second << "=" << v;
-  return os;
+  auto ledger = payments_sink::ReadLedger(uri);
+  EXPECT_TRUE(ledger.ok()) << ledger.status().ToString();
+  return ledger.ok() ? *ledger : ExpectedState{};
 }
 
 inline int64_t ScalarQuery(const std::string& uri, const std::string& sql) {

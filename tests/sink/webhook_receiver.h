@@ -28,6 +28,7 @@ struct Delivery {
   std::string customer_id;
   std::string op;
   int64_t refunded = 0;
+  std::string body;  // The envelope as received.
   std::chrono::steady_clock::time_point at;
   int status = 0;
 };
@@ -90,6 +91,7 @@ class WebhookReceiver : public CivetHandler {
     const char* sig = mg_get_header(conn, "webhook-signature");
     Delivery d;
     d.id = id ? id : "";
+    d.body = body;
     d.at = std::chrono::steady_clock::now();
     bool valid = id && ts && sig && VerifyWebhook(key_, id, std::stoll(ts), body, sig);
     try {

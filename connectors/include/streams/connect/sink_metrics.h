@@ -12,6 +12,10 @@
 //   <p>_dead_letter_records_total{stage}       VALUE_CONVERTER | TASK_PUT
 //   <p>_offset_conflicts_total                 position compare-and-set failures
 //   <p>_assigned_partitions                    partitions owned by this instance
+//   <p>_consumer_lag{topic,partition}          records not yet written to the database
+//                                              (high watermark - position), per owned partition
+//
+// The label values listed above (and sqlstate 40001, 40P01) are created at 0.
 //
 // Thread safety: thread-safe (prometheus-cpp metrics are atomic).
 #pragma once
@@ -46,6 +50,7 @@ class SinkMetrics {
   prometheus::Family<prometheus::Counter>& dead_letters;
   prometheus::Counter& offset_conflicts;
   prometheus::Gauge& assigned_partitions;
+  prometheus::Family<prometheus::Gauge>& consumer_lag;
 };
 
 }  // namespace streams::connect

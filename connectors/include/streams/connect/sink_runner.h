@@ -150,7 +150,12 @@ class SinkRunner {
   rd_kafka_t* producer_ = nullptr;
 
   // Owned by the Run() thread.
+  // Sets <p>_consumer_lag of every owned partition (at most once a second).
+  void UpdateLag();
+
   std::map<TopicPartition, PartitionState> partitions_;
+  std::map<TopicPartition, prometheus::Gauge*> lag_gauges_;
+  std::chrono::steady_clock::time_point lag_updated_{};
   std::vector<ConsumedRecord> batch_;
   std::set<std::pair<TopicPartition, int64_t>> dead_lettered_;  // Of batch_, already produced.
   size_t isolate_remaining_ = 0;
