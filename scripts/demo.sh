@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# The paymentd demo: builds, starts a broker and paymentd, sends a realistic mix
-# of payment requests, waits until every one is decided, checks every invariant
-# with payments-verify, prints throughput and end-to-end latency, and stops
-# everything. Exits with payments-verify's status (0 = no violation).
+# The full local pipeline, end to end, on one machine:
+#
+#   payments-loadgen -> payments.requests -> paymentd (2 instances, exactly once)
+#     -> payments.confirmations -> payments-sink -> PostgreSQL (payments,
+#        merchant_balances, outbox) -> CDC: payments.cdc and a CRM webhook
+#        (payments-crm-receiver, which verifies every signature)
+#
+# It builds what it needs, starts a broker, a throwaway PostgreSQL, the CRM
+# receiver, two paymentd instances and payments-sink, sends a realistic mix of
+# requests, waits until every one is decided, written and delivered, checks
+# everything with payments-verify (paymentd's invariants, the database against
+# the confirmations, the CDC topic), and prints a summary. Everything is
+# stopped on exit, also on Ctrl-C. Exit status: 0 when no violation was found.
 #
 #   scripts/demo.sh
 #
@@ -10,16 +19,22 @@
 #   DEMO_COUNT=20000        requests to send
 #   DEMO_CUSTOMERS=500      distinct customers
 #   DEMO_RATE=0             requests per second (0 = as fast as possible)
-#   DEMO_BROKER=devbroker|mock   default: devbroker when it builds, else mock
-#                           (librdkafka's mock cluster, see src/tools/README.md)
+#   DEMO_INSTANCES=2        paymentd instances (one consumer group)
+#   DEMO_BROKER=devbroker|kafka|mock
+#                           devbroker (default): the project's embedded broker,
+#                           up in well under a second; kafka: Apache Kafka from
+#                           Maven Central (scripts/kafka/README.md); mock:
+#                           librdkafka's mock cluster (no real transactions)
+#   DEMO_WEBHOOK_FAIL_PERCENT=5  share of first webhook attempts the receiver
+#                           answers 503, to show the sink's retries
 #   DEMO_KEEP=1             keep the work directory (logs, outputs) afterwards
 #   BUILD_DIR=build         CMake build directory
 #
 # Latency: loadgen measures it per request, from handing the request to its
-# producer to reading its confirmation with a read_committed consumer
-# (--await-confirmations). With DEMO_RATE=0 the whole load is sent at once, so
-# the p99 includes the time requests wait in the backlog; set DEMO_RATE below
-# the throughput to see the latency of an unloaded pipeline.
+# producer to reading its confirmation with a read_committed consumer. With
+# DEMO_RATE=0 the whole load is sent at once, so the p99 includes the time
+# requests wait in the backlog; set DEMO_RATE below the throughput to see the
+# latency of an unloaded pipeline.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,19 +42,28 @@ build=${BUILD_DIR:-$root/build}
 count=${DEMO_COUNT:-20000}
 customers=${DEMO_CUSTOMERS:-500}
 rate=${DEMO_RATE:-0}
-broker_kind=${DEMO_BROKER:-}
+instances=${DEMO_INSTANCES:-2}
+broker_kind=${DEMO_BROKER:-devbroker}
+fail_percent=${DEMO_WEBHOOK_FAIL_PERCENT:-5}
 partitions=4
 app_id=paymentd
+sink_id=payments-sink
 
-log() { printf '[demo] %s\n' "$*" >&2; }
+log() { printf '[demo %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/paymentd-demo.XXXXXX")
-broker_pid=""
-paymentd_pid=""
+[[ "$count" =~ ^[0-9]+$ && "$count" -gt 0 ]] || die "DEMO_COUNT must be a positive integer, not '$count'"
+[[ "$instances" =~ ^[1-9][0-9]*$ ]] || die "DEMO_INSTANCES must be a positive integer, not '$instances'"
+case "$broker_kind" in devbroker | kafka | mock) ;; *) die "DEMO_BROKER must be devbroker, kafka or mock, not '$broker_kind'" ;; esac
 
-stop_pid() {  # pid, name: SIGTERM, wait up to 20 s, then SIGKILL
-  local pid=$1 name=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/payments-demo.XXXXXX")
+chmod 711 "$work"  # PostgreSQL runs as postgres below; the secret files are 600.
+declare -A pids=()  # name -> pid of what we started
+pg_started=0
+kafka_started=0
+
+stop_pid() {  # name: SIGTERM, wait up to 20 s, then SIGKILL
+  local name=$1 pid=${pids[$1]:-}
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 200); do
@@ -53,31 +77,32 @@ stop_pid() {  # pid, name: SIGTERM, wait up to 20 s, then SIGKILL
 
 cleanup() {
   local status=$?
-  stop_pid "$paymentd_pid" paymentd
-  stop_pid "$broker_pid" broker
+  trap - INT TERM
+  stop_pid loadgen
+  stop_pid sink
+  for i in $(seq "$instances"); do stop_pid "paymentd-$i"; done
+  stop_pid receiver
+  stop_pid broker
+  ((kafka_started)) && "$root/scripts/kafka-test-server.sh" stop "$work/kafka" >/dev/null 2>&1 || true
+  ((pg_started)) && "$root/scripts/pg-test-server.sh" stop "$work/pg" || true
   if [[ "${DEMO_KEEP:-0}" == 1 || $status -ne 0 ]]; then
     log "logs and outputs kept in $work"
   else
     rm -rf "$work"
   fi
+  exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'log "interrupted, stopping everything"; exit 130' INT TERM
 
-# GET http://127.0.0.1:$1$2; prints the body; returns 0 only for HTTP 200.
-http_get() {
-  local port=$1 path=$2
-  if command -v curl >/dev/null; then
-    curl -sf --max-time 5 "http://127.0.0.1:$port$path"
-  else
-    local response
-    exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&3
-    response=$(cat <&3)
-    exec 3<&-
-    [[ "$response" == "HTTP/1.1 200"* || "$response" == "HTTP/1.0 200"* ]] || return 1
-    printf '%s' "${response#*$'\r\n\r\n'}"
-  fi
+# GET http://127.0.0.1:$1$2; prints the body; fails unless HTTP 2xx.
+http_get() { curl -sf --max-time 5 "http://127.0.0.1:$1$2"; }
+
+# The sum of the samples of metric $2 on admin port $1 (empty when absent).
+metric_sum() {
+  http_get "$1" /metrics 2>/dev/null |
+    awk -v name="$2" '$1 == name || index($1, name "{") == 1 { sum += $NF; n++ }
+                      END { if (n) printf "%d", sum }' || true
 }
 
 # Waits until file $1 has a line matching regex $2 (up to $3 s); prints the match.
@@ -91,121 +116,236 @@ wait_for_line() {
   return 1
 }
 
+# Waits until GET $1 $2 answers 2xx (up to $3 s) while process $4 runs.
+wait_ready() {
+  local port=$1 path=$2 timeout=$3 name=$4
+  for _ in $(seq $((timeout * 10))); do
+    http_get "$port" "$path" >/dev/null 2>&1 && return 0
+    kill -0 "${pids[$name]}" 2>/dev/null || { tail -20 "$work/$name.log" >&2; die "$name exited"; }
+    sleep 0.1
+  done
+  die "$name not ready after $timeout s (log: $work/$name.log)"
+}
+
+free_port() {  # A loopback port nothing listens on.
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
+  done
+  die "no free port found"
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+psql_value() { psql -X -q -t -A -d "$db_url" -c "$1" 2>/dev/null || true; }
+
 # --- 1. Setup and build ---------------------------------------------------
-log "installing packages if needed (scripts/setup.sh)"
+log "1/8 installing packages if needed (scripts/setup.sh)"
 "$root/scripts/setup.sh"
-log "configuring $build"
+log "configuring and building in $build"
 cmake -S "$root" -B "$build" >"$work/cmake-configure.log" 2>&1 ||
   { cat "$work/cmake-configure.log" >&2; die "cmake configure failed"; }
-targets=(paymentd payments-loadgen payments-verify payments-topics kafka-mock)
-have_devbroker=0
-# (Captured first: with pipefail, grep -q closing the pipe early would fail it.)
-target_list=$(cmake --build "$build" --target help 2>/dev/null || true)
-if grep -Eq '(^|[ .:])devbroker($|[ :])' <<<"$target_list"; then
-  have_devbroker=1
-  targets+=(devbroker)
-fi
-log "building ${targets[*]}"
+targets=(paymentd payments-sink payments-loadgen payments-verify payments-topics
+  payments-crm-receiver kafka-mock devbroker)
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >"$work/cmake-build.log" 2>&1 ||
   { tail -50 "$work/cmake-build.log" >&2; die "build failed (log: $work/cmake-build.log)"; }
-bin_paymentd=$build/src/paymentd/paymentd
-bin_loadgen=$build/src/tools/payments-loadgen
-bin_verify=$build/src/tools/payments-verify
-bin_topics=$build/src/tools/payments-topics
-bin_mock=$build/src/tools/kafka-mock
-bin_devbroker=$build/src/devbroker/devbroker
+bin=$build/src
 
 # --- 2. Broker and topics -------------------------------------------------
-if [[ -z "$broker_kind" ]]; then
-  if ((have_devbroker)); then broker_kind=devbroker; else broker_kind=mock; fi
-fi
+log "2/8 starting the broker ($broker_kind)"
+topics=(payments.requests payments.confirmations payments.requests.dlq payments.cdc
+  payments.confirmations.dlq)
+broker_started_at=$(now_ms)
 case "$broker_kind" in
   devbroker)
-    ((have_devbroker)) || die "DEMO_BROKER=devbroker but the devbroker target does not exist"
-    "$bin_devbroker" --listen 127.0.0.1:0 --default-partitions "$partitions" \
+    "$bin/devbroker/devbroker" --listen 127.0.0.1:0 --default-partitions "$partitions" \
       >"$work/broker.out" 2>"$work/broker.log" &
-    broker_pid=$!
-    bootstrap=$(wait_for_line "$work/broker.out" 'devbroker listening on [^ ]+' 30 "$broker_pid" |
+    pids[broker]=$!
+    bootstrap=$(wait_for_line "$work/broker.out" 'devbroker listening on [^ ]+' 30 "${pids[broker]}" |
       sed 's/devbroker listening on //') || die "devbroker did not start (log: $work/broker.log)"
-    # paymentd needs its source topic to exist; it creates its changelog topics.
-    "$bin_topics" --bootstrap-servers "$bootstrap" --partitions "$partitions" \
-      --topic payments.requests --topic payments.confirmations --topic payments.requests.dlq \
-      >"$work/topics.out" || die "cannot create the topics"
+    ;;
+  kafka)
+    [[ -x "$root/scripts/kafka-test-server.sh" ]] || die "scripts/kafka-test-server.sh is missing"
+    kafka_started=1
+    bootstrap=$("$root/scripts/kafka-test-server.sh" start "$work/kafka" |
+      sed -n 's/^bootstrap.servers=//p') || die "Apache Kafka did not start (logs: $work/kafka)"
+    [[ -n "$bootstrap" ]] || die "Apache Kafka did not print its address (logs: $work/kafka)"
     ;;
   mock)
-    # The mock has no CreateTopics: create every topic, changelogs included.
-    "$bin_mock" --brokers 3 \
-      --topic "payments.requests:$partitions" --topic "payments.confirmations:$partitions" \
-      --topic "payments.requests.dlq:$partitions" \
-      --topic "$app_id-idempotency-changelog:$partitions" \
-      --topic "$app_id-payments-changelog:$partitions" \
-      --topic "$app_id-customers-changelog:$partitions" \
-      >"$work/broker.out" 2>"$work/broker.log" &
-    broker_pid=$!
-    bootstrap=$(wait_for_line "$work/broker.out" 'bootstrap.servers=[^ ]+' 60 "$broker_pid" |
+    # The mock has no CreateTopics: every topic, changelogs included, up front.
+    args=()
+    for t in "${topics[@]}" "$app_id-idempotency-changelog" "$app_id-payments-changelog" \
+      "$app_id-customers-changelog"; do args+=(--topic "$t:$partitions"); done
+    "$bin/tools/kafka-mock" --brokers 3 "${args[@]}" >"$work/broker.out" 2>"$work/broker.log" &
+    pids[broker]=$!
+    bootstrap=$(wait_for_line "$work/broker.out" 'bootstrap.servers=[^ ]+' 60 "${pids[broker]}" |
       sed 's/bootstrap.servers=//') || die "kafka-mock did not start (log: $work/broker.log)"
     ;;
-  *) die "DEMO_BROKER must be devbroker or mock, not '$broker_kind'" ;;
 esac
-log "broker: $broker_kind at $bootstrap"
+broker_start_ms=$(($(now_ms) - broker_started_at))
+if [[ "$broker_kind" != mock ]]; then
+  # paymentd creates its changelogs; the sink's and the source topics are made here.
+  topic_args=()
+  for t in "${topics[@]}"; do topic_args+=(--topic "$t"); done
+  "$bin/tools/payments-topics" --bootstrap-servers "$bootstrap" --partitions "$partitions" \
+    "${topic_args[@]}" >"$work/topics.out" || die "cannot create the topics"
+fi
+log "broker $broker_kind at $bootstrap (up in $broker_start_ms ms)"
 
-# --- 3. paymentd ----------------------------------------------------------
-cat >"$work/paymentd.properties" <<EOF
+# --- 3. PostgreSQL and the CRM receiver -----------------------------------
+log "3/8 starting a throwaway PostgreSQL and the CRM webhook receiver"
+pg_port=$(free_port)
+pg_started=1
+db_server=$("$root/scripts/pg-test-server.sh" start "$work/pg" "$pg_port" | sed 's/^pg-test-server: //') ||
+  die "PostgreSQL did not start (log: $work/pg/server.log)"
+psql -X -q -d "$db_server" -c "CREATE DATABASE payments" >/dev/null || die "cannot create the database"
+db_url=${db_server%/*}/payments
+
+secret="whsec_$(head -c 32 /dev/urandom | base64 -w0)"
+(umask 077 && printf '%s\n' "$secret" >"$work/crm.secret")
+"$bin/tools/payments-crm-receiver" --listen 127.0.0.1:0 --secret-file "$work/crm.secret" \
+  --fail-percent "$fail_percent" >"$work/receiver.out" 2>"$work/receiver.log" &
+pids[receiver]=$!
+receiver_url=$(wait_for_line "$work/receiver.log" 'listening on [0-9.]+:[0-9]+/hook' 30 "${pids[receiver]}") ||
+  die "payments-crm-receiver did not start (log: $work/receiver.log)"
+receiver_url="http://${receiver_url#listening on }"
+receiver_port=$(sed 's|.*:\([0-9]*\)/hook|\1|' <<<"$receiver_url")
+log "database $db_url; CRM webhook $receiver_url (answers 503 to ${fail_percent}% of first attempts)"
+
+# --- 4. paymentd instances ------------------------------------------------
+log "4/8 starting $instances paymentd instance(s)"
+paymentd_ports=()
+for i in $(seq "$instances"); do
+  cat >"$work/paymentd-$i.properties" <<EOF
 # Written by scripts/demo.sh
 application.id=$app_id
+instance.id=demo-paymentd-$i
 bootstrap.servers=$bootstrap
-state.dir=$work/state
+state.dir=$work/state-$i
 admin.listen=127.0.0.1:0
 EOF
-"$bin_paymentd" --config "$work/paymentd.properties" >"$work/paymentd.out" 2>"$work/paymentd.log" &
-paymentd_pid=$!
-admin=$(wait_for_line "$work/paymentd.log" 'admin listening on [0-9.]+:[0-9]+' 60 "$paymentd_pid" |
-  sed 's/.*://') || { tail -20 "$work/paymentd.log" >&2; die "paymentd did not start"; }
-log "paymentd admin on 127.0.0.1:$admin; waiting for /readyz"
-for i in $(seq 1200); do
-  http_get "$admin" /readyz >/dev/null 2>&1 && break
-  kill -0 "$paymentd_pid" 2>/dev/null || { tail -20 "$work/paymentd.log" >&2; die "paymentd exited"; }
-  ((i == 1200)) && die "paymentd not ready after 120 s"
-  sleep 0.1
+  "$bin/paymentd/paymentd" --config "$work/paymentd-$i.properties" \
+    >"$work/paymentd-$i.out" 2>"$work/paymentd-$i.log" &
+  pids[paymentd-$i]=$!
 done
-log "paymentd is ready"
+for i in $(seq "$instances"); do
+  port=$(wait_for_line "$work/paymentd-$i.log" 'admin listening on [0-9.]+:[0-9]+' 60 "${pids[paymentd-$i]}" |
+    sed 's/.*://') || { tail -20 "$work/paymentd-$i.log" >&2; die "paymentd-$i did not start"; }
+  paymentd_ports+=("$port")
+done
+for i in $(seq "$instances"); do wait_ready "${paymentd_ports[$((i - 1))]}" /readyz 120 "paymentd-$i"; done
+log "paymentd ready (admin ports ${paymentd_ports[*]})"
 
-# --- 4. Load --------------------------------------------------------------
-log "sending $count requests from $customers customers (rate: ${rate}/s, 0 = unthrottled)"
-loadgen_status=0
-"$bin_loadgen" --bootstrap-servers "$bootstrap" --count "$count" --customers "$customers" \
-  --rate "$rate" --partitions "$partitions" --seed 1 \
+# --- 5. payments-sink -----------------------------------------------------
+log "5/8 starting payments-sink (migrations, then consuming)"
+(umask 077 && touch "$work/sink.properties")
+cat >"$work/sink.properties" <<EOF
+# Written by scripts/demo.sh
+application.id=$sink_id
+bootstrap.servers=$bootstrap
+sink.database.url=$db_url
+cdc.kafka.topic=payments.cdc
+cdc.webhook.url=$receiver_url
+cdc.webhook.secret=$secret
+cdc.webhook.retry.initial.ms=200
+admin.listen=127.0.0.1:0
+EOF
+"$bin/sink/payments-sink" --config "$work/sink.properties" >"$work/sink.out" 2>"$work/sink.log" &
+pids[sink]=$!
+sink_port=$(wait_for_line "$work/sink.log" 'admin listening on [0-9.]+:[0-9]+' 60 "${pids[sink]}" |
+  sed 's/.*://') || { tail -20 "$work/sink.log" >&2; die "payments-sink did not start"; }
+wait_ready "$sink_port" /readyz 120 sink
+log "payments-sink ready (admin port $sink_port)"
+
+# --- 6. Load --------------------------------------------------------------
+log "6/8 sending $count requests from $customers customers (rate: ${rate}/s, 0 = unthrottled)"
+"$bin/tools/payments-loadgen" --bootstrap-servers "$bootstrap" --count "$count" \
+  --customers "$customers" --rate "$rate" --partitions "$partitions" --seed 1 \
   --duplicates 0.05 --key-reuse 0.03 --invalid 0.05 --refunds 0.08 --bursts 0.05 \
   --await-confirmations --await-timeout-ms 300000 \
-  >"$work/loadgen.out" 2>"$work/loadgen.log" || loadgen_status=$?
-cat "$work/loadgen.out"
+  >"$work/loadgen.out" 2>"$work/loadgen.log" &
+pids[loadgen]=$!
+progress() {
+  local decided=0 rows cdc
+  for port in "${paymentd_ports[@]}"; do
+    decided=$((decided + $(metric_sum "$port" payments_requests_total || echo 0)))
+  done
+  rows=$(psql_value "SELECT count(*) FROM payments")
+  cdc=$(http_get "$receiver_port" /stats 2>/dev/null | sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' || true)
+  log "progress: decided ${decided:-0}/$count, rows in the database ${rows:-0}, CRM events ${cdc:-0}"
+}
+while kill -0 "${pids[loadgen]}" 2>/dev/null; do
+  sleep 2
+  progress
+done
+loadgen_status=0
+wait "${pids[loadgen]}" || loadgen_status=$?
+unset 'pids[loadgen]'
 ((loadgen_status == 0)) || log "payments-loadgen exited with $loadgen_status (log: $work/loadgen.log)"
 
-# --- 5. Caught up: every request confirmed (loadgen) and consumer lag 0 ----
-lag=""
-for _ in $(seq 600); do
-  lag=$(http_get "$admin" /metrics 2>/dev/null |
-    awk '/^streams_consumer_lag\{/ { sum += $NF; n++ } END { if (n) printf "%d", sum }') || true
-  [[ "$lag" == 0 ]] && break
-  sleep 0.1
+# --- 7. Caught up: lag 0 everywhere, outbox drained -----------------------
+log "7/8 waiting until paymentd and the sink have caught up and the outbox is drained"
+caught_up=0
+for i in $(seq 600); do
+  lag=0
+  for port in "${paymentd_ports[@]}"; do lag=$((lag + $(metric_sum "$port" streams_consumer_lag || echo 1))); done
+  sink_lag=$(metric_sum "$sink_port" payments_sink_consumer_lag)
+  backlog=$(metric_sum "$sink_port" payments_sink_outbox_backlog)
+  if [[ "$lag" == 0 && "${sink_lag:-1}" == 0 && "${backlog:-1}" == 0 ]]; then caught_up=1; break; fi
+  ((i % 20 == 0)) && { progress; log "paymentd lag $lag, sink lag ${sink_lag:-?}, outbox backlog ${backlog:-?}"; }
+  sleep 0.5
 done
-log "paymentd consumer lag: ${lag:-unknown}"
+((caught_up)) || log "WARNING: not caught up after 300 s (paymentd lag $lag, sink lag ${sink_lag:-?}, outbox ${backlog:-?})"
 
-# --- 6. Verify ------------------------------------------------------------
+# --- 8. Verify ------------------------------------------------------------
+log "8/8 verifying: paymentd's invariants, the database and the CDC topic against the confirmations"
 verify_status=0
-"$bin_verify" --config "$work/paymentd.properties" --timeout-ms 120000 \
+"$bin/tools/payments-verify" --config "$work/paymentd-1.properties" --timeout-ms 120000 \
+  --database-url "$db_url" --cdc-topic payments.cdc \
   >"$work/verify.out" 2>"$work/verify.log" || verify_status=$?
-cat "$work/verify.out"
 [[ -s "$work/verify.log" ]] && cat "$work/verify.log" >&2
+stats=$(http_get "$receiver_port" /stats 2>/dev/null || echo '{}')
+json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$stats"; }
+expected_changes=$(sed -n 's/^sink expected: .* \([0-9]*\) change events$/\1/p' "$work/verify.out")
+webhook_accepted=$(json_field accepted)
+webhook_status=0
+if [[ "$webhook_accepted" != "$expected_changes" ]]; then
+  webhook_status=1
+  log "VIOLATION: the CRM receiver accepted ${webhook_accepted:-?} distinct events, expected ${expected_changes:-?}"
+fi
+for field in rejected_signature rejected_timestamp malformed out_of_order; do
+  if [[ "$(json_field "$field")" != 0 ]]; then
+    webhook_status=1
+    log "VIOLATION: the CRM receiver counted $field=$(json_field "$field")"
+  fi
+done
+dead=$(metric_sum "$sink_port" payments_sink_cdc_dead_events_total)
+[[ "${dead:-0}" == 0 ]] || { webhook_status=1; log "VIOLATION: $dead CDC events dead"; }
 
-# --- 7. Figures -----------------------------------------------------------
+# --- Summary --------------------------------------------------------------
 e2e=$(grep '^e2e ' "$work/loadgen.out" || true)
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$e2e"; }
+vline=$(grep '^requests=' "$work/verify.out" || true)
+vfield() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$vline"; }
+echo
+echo "=== payments pipeline: $count requests, $customers customers, $instances paymentd instance(s), broker $broker_kind ==="
+echo "decisions:     $(vfield approved) approved, $(vfield declined) declined, $(vfield replays) duplicates answered as replays, $(vfield key_reused) idempotency keys reused"
+echo "declined by code (non-replay):"
+sed -n '/^declined by code/,/^[a-z]/{/^  /p}' "$work/verify.out"
+grep -E '^(approved refunds|database|cdc topic|sink expected)' "$work/verify.out" | sed 's/^/  /'
+echo "CRM webhook:   $webhook_accepted events accepted (signatures verified), $(json_field duplicates) redeliveries deduped, $(json_field failed_on_purpose) answered 503 on purpose and retried by the sink, $(json_field out_of_order) out of order"
 if [[ -n "$e2e" ]]; then
-  echo
-  echo "throughput: $(field throughput_per_s) requests/s end to end ($(field confirmed) requests decided in $(field elapsed_s) s; broker $broker_kind)"
-  echo "end-to-end latency: p50 $(field p50_ms) ms, p99 $(field p99_ms) ms, max $(field max_ms) ms (send -> confirmation readable, read_committed; rate ${rate}/s)"
+  echo "throughput:    $(field throughput_per_s) requests/s end to end ($(field confirmed) decided in $(field elapsed_s) s)"
+  echo "latency:       p50 $(field p50_ms) ms, p99 $(field p99_ms) ms, max $(field max_ms) ms (send -> confirmation readable, read_committed; rate ${rate}/s)"
+fi
+echo "paymentd invariants: $(grep -E '^RESULT' "$work/verify.out" || echo 'not checked'); $(grep -E '^sink violations: 0$' "$work/verify.out" || echo 'sink: VIOLATIONS')"
+if ((verify_status != 0)); then
+  echo "--- payments-verify's report ---"
+  cat "$work/verify.out"
 fi
 
-if ((verify_status == 0 && loadgen_status != 0)); then exit "$loadgen_status"; fi
-exit "$verify_status"
+status=$verify_status
+((status == 0 && webhook_status != 0)) && status=1
+((status == 0 && loadgen_status != 0)) && status=$loadgen_status
+if ((status == 0)); then echo "RESULT: OK, no violation"; else echo "RESULT: FAILED (exit $status)"; fi
+exit "$status"

@@ -293,6 +293,19 @@ Result<std::map<std::string, std::vector<ReadRecord>>> ReadTopicsToEnd(const Rea
     if (message->payload != nullptr) {
       record.value.emplace(static_cast<const char*>(message->payload), message->len);
     }
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        headers != nullptr) {
+      const char* name;
+      const void* value;
+      size_t size;
+      for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                         RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        record.headers.push_back(streams::Header{
+            name, value != nullptr ? std::string(static_cast<const char*>(value), size) : ""});
+      }
+    }
     out[tp.topic].push_back(std::move(record));
     if (message->offset + 1 >= end->second.value()) pending.erase(tp);
     if (++since_check >= 10000) {

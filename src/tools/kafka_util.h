@@ -98,6 +98,7 @@ struct ReadRecord {
   bool log_append_time = false;
   std::optional<std::string> key;
   std::optional<std::string> value;
+  streams::Headers headers;
 };
 
 struct ReadOptions {
