@@ -26,7 +26,9 @@ class KafkaStreamsImpl final : public KafkaStreams {
       : topology_(topology),
         config_(std::move(config)),
         clock_(clock),
-        metrics_(std::move(registry)) {}
+        metrics_(std::move(registry)) {
+    metrics_.SetInstanceState(StateName(State::kCreated));
+  }
 
   ~KafkaStreamsImpl() override { (void)Stop(); }
 
@@ -111,6 +113,7 @@ class KafkaStreamsImpl final : public KafkaStreams {
     }
     State old = state_;
     state_ = next;
+    metrics_.SetInstanceState(StateName(next));
     spdlog::info("[{}] state {} -> {}", config_.application_id(), StateName(old), StateName(next));
     auto listener = listener_;
     cv_.notify_all();

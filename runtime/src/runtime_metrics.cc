@@ -9,6 +9,8 @@
 
 #include <exception>
 
+#include "streams/runtime/kafka_streams.h"
+
 namespace streams::runtime::internal {
 namespace {
 
@@ -108,6 +110,25 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
                                 .Name("streams_client_queue_events")
                                 .Help("Events waiting in a Kafka client's queue")
                                 .Register(r);
+    instance_state_ = &prometheus::BuildGauge()
+                           .Name("streams_instance_state")
+                           .Help("KafkaStreams instances in each state (CREATED, REBALANCING, "
+                                 "RUNNING, PENDING_SHUTDOWN, NOT_RUNNING, ERROR)")
+                           .Register(r);
+    thread_state_ = &prometheus::BuildGauge()
+                         .Name("streams_thread_state")
+                         .Help("1 for the current state of a stream thread, 0 for the others")
+                         .Register(r);
+    task_state_ = &prometheus::BuildGauge()
+                       .Name("streams_task_state")
+                       .Help("1 for the current state of an assigned task (RESTORING or "
+                             "RUNNING), 0 for the other")
+                       .Register(r);
+    for (auto state : {KafkaStreams::State::kCreated, KafkaStreams::State::kRebalancing,
+                       KafkaStreams::State::kRunning, KafkaStreams::State::kPendingShutdown,
+                       KafkaStreams::State::kNotRunning, KafkaStreams::State::kError}) {
+      instance_state_->Add({{"state", std::string(StateName(state))}});
+    }
     assignment_retries_series_ = &assignment_retries_->Add({});
     commit_duration_series_ = &commit_duration_->Add({}, CommitBuckets());
     committed_series_ = &transactions_->Add({{"result", "committed"}});
@@ -125,6 +146,9 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
 RuntimeMetrics::~RuntimeMetrics() {
   if (!registry_) return;
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!instance_state_name_.empty()) {
+    instance_state_->Add({{"state", instance_state_name_}}).Decrement();
+  }
   std::lock_guard<std::mutex> global(GlobalMutex());
   for (const auto& [key, series] : held_) {
     auto it = GlobalRefs().find({key.family, key.labels});
@@ -132,7 +156,8 @@ RuntimeMetrics::~RuntimeMetrics() {
     GlobalRefs().erase(it);
     if (key.family == consumer_lag_ || key.family == restore_remaining_ ||
         key.family == store_bytes_ || key.family == store_entries_ ||
-        key.family == client_queue_events_) {
+        key.family == client_queue_events_ || key.family == thread_state_ ||
+        key.family == task_state_) {
       static_cast<prometheus::Family<prometheus::Gauge>*>(const_cast<void*>(key.family))
           ->Remove(static_cast<prometheus::Gauge*>(series));
     }
@@ -267,6 +292,7 @@ void RuntimeMetrics::RemoveTask(const std::string& task) {
   ReleaseAll(restore_remaining_, {{"task", task}});
   ReleaseAll(store_bytes_, {{"task", task}});
   ReleaseAll(store_entries_, {{"task", task}});
+  ReleaseAll(task_state_, {{"task", task}});
 }
 
 void RuntimeMetrics::AddDeadLetters(const std::string& topic, uint64_t count) {
@@ -312,6 +338,43 @@ void RuntimeMetrics::SetClientQueueEvents(const std::string& thread, const std::
   std::lock_guard<std::mutex> lock(mutex_);
   auto* g = AcquireGauge(client_queue_events_, {{"thread", thread}, {"client", client}});
   if (g != nullptr) g->Set(static_cast<double>(events));
+}
+
+}  // namespace streams::runtime::internal
+
+namespace streams::runtime::internal {
+
+void RuntimeMetrics::SetInstanceState(std::string_view state) {
+  if (!registry_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (instance_state_name_ == state) return;
+  try {
+    if (!instance_state_name_.empty()) {
+      instance_state_->Add({{"state", instance_state_name_}}).Decrement();
+    }
+    instance_state_name_ = std::string(state);
+    instance_state_->Add({{"state", instance_state_name_}}).Increment();
+  } catch (const std::exception& e) {
+    spdlog::error("metric series: {}", e.what());
+  }
+}
+
+void RuntimeMetrics::SetThreadState(const std::string& thread, std::string_view state) {
+  if (!registry_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (std::string_view name : kThreadStateNames) {
+    auto* g = AcquireGauge(thread_state_, {{"thread", thread}, {"state", std::string(name)}});
+    if (g != nullptr) g->Set(name == state ? 1 : 0);
+  }
+}
+
+void RuntimeMetrics::SetTaskState(const std::string& task, bool restoring) {
+  if (!registry_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (std::string_view name : {kTaskStateRestoring, kTaskStateRunning}) {
+    auto* g = AcquireGauge(task_state_, {{"task", task}, {"state", std::string(name)}});
+    if (g != nullptr) g->Set((name == kTaskStateRestoring) == restoring ? 1 : 0);
+  }
 }
 
 }  // namespace streams::runtime::internal

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "streams/kafka_types.h"
@@ -27,6 +28,15 @@ class Family;
 }  // namespace prometheus
 
 namespace streams::runtime::internal {
+
+// The values of the `state` label of streams_thread_state, in the order of
+// StreamThread::State.
+inline constexpr std::string_view kThreadStateNames[] = {
+    "CREATED", "STARTING", "REBALANCING", "RESTORING", "RUNNING", "STOPPING", "DEAD", "ERROR"};
+
+// The values of the `state` label of streams_task_state.
+inline constexpr std::string_view kTaskStateRestoring = "RESTORING";
+inline constexpr std::string_view kTaskStateRunning = "RUNNING";
 
 class RuntimeMetrics {
  public:
@@ -58,6 +68,15 @@ class RuntimeMetrics {
   // Events waiting in a client's main queue (thread, client = consumer,
   // restore-consumer, offsets, producer).
   void SetClientQueueEvents(const std::string& thread, const std::string& client, int64_t events);
+  // The instance moved to `state` (a KafkaStreams StateName): streams_instance_state
+  // counts the instances of the registry in each state (0 or 1 in a daemon).
+  void SetInstanceState(std::string_view state);
+  // streams_thread_state{thread,state}: 1 for `state` (one of kThreadStateNames),
+  // 0 for the others.
+  void SetThreadState(const std::string& thread, std::string_view state);
+  // streams_task_state{task,state}: 1 for RESTORING or RUNNING, 0 for the other.
+  // Removed with the task's other series by RemoveTask.
+  void SetTaskState(const std::string& task, bool restoring);
 
  private:
   struct SeriesKey {
@@ -87,6 +106,9 @@ class RuntimeMetrics {
   prometheus::Family<prometheus::Counter>* processing_exceptions_ = nullptr;
   prometheus::Family<prometheus::Counter>* assignment_retries_ = nullptr;
   prometheus::Family<prometheus::Gauge>* client_queue_events_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* instance_state_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* thread_state_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* task_state_ = nullptr;
 
   prometheus::Histogram* commit_duration_series_ = nullptr;
   prometheus::Counter* committed_series_ = nullptr;
@@ -98,6 +120,8 @@ class RuntimeMetrics {
   prometheus::Counter* assignment_retries_series_ = nullptr;
 
   std::mutex mutex_;
+  // The state this instance is counted in (streams_instance_state); empty: none.
+  std::string instance_state_name_;
   // Series this instance holds a reference on.
   std::map<SeriesKey, void*> held_;
 };

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 #include <thread>
 
 #include "fault_injection.h"
@@ -85,6 +86,11 @@ Status RetryTxnCall(rd_kafka_t* producer, const std::function<rd_kafka_error_t*(
 }
 
 }  // namespace
+
+std::string_view StreamThread::ThreadStateName(State state) {
+  static_assert(std::size(kThreadStateNames) == static_cast<size_t>(State::kError) + 1);
+  return kThreadStateNames[static_cast<size_t>(state)];
+}
 
 StreamThread::StreamThread(ThreadShared* shared, int index)
     : shared_(shared),
@@ -246,6 +252,7 @@ void StreamThread::SetState(State state) {
   State old = state_.load();
   if (old == state || old == State::kError) return;
   state_.store(state);
+  shared_->metrics->SetThreadState(name_, ThreadStateName(state));
   if (shared_->on_change) shared_->on_change();
 }
 
@@ -256,6 +263,7 @@ void StreamThread::Fail(Status status) {
     if (error_.ok()) error_ = status;
   }
   state_.store(State::kError);
+  shared_->metrics->SetThreadState(name_, ThreadStateName(State::kError));
   if (shared_->on_change) shared_->on_change();
 }
 
@@ -265,6 +273,7 @@ void StreamThread::UpdatePublishedTasks() {
   for (const auto& [partition, entry] : tasks_) {
     ids.push_back(TaskId{partition});
     if (entry.restoring) ++restoring;
+    shared_->metrics->SetTaskState(TaskId{partition}.ToString(), entry.restoring);
   }
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);

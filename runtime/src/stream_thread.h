@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -77,6 +78,9 @@ class StreamThread {
     kDead,
     kError
   };
+
+  // The `state` label of streams_thread_state, e.g. "RUNNING".
+  static std::string_view ThreadStateName(State state);
 
   StreamThread(ThreadShared* shared, int index);
   ~StreamThread();

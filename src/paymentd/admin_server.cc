@@ -5,8 +5,11 @@
 #include <prometheus/text_serializer.h>
 
 #include <exception>
+#include <iterator>
 #include <string>
 #include <vector>
+
+#include "paymentd/process_metrics.h"
 
 namespace paymentd {
 
@@ -53,9 +56,13 @@ streams::Result<std::unique_ptr<AdminServer>> AdminServer::Start(
   AdminServer* self = admin.get();
 
   admin->metrics_handler_ = std::make_unique<Handler>([self](mg_connection* conn) {
+    std::vector<prometheus::MetricFamily> families = self->registry_->Collect();
+    std::vector<prometheus::MetricFamily> process = ProcessCollector().Collect();
+    families.insert(families.end(), std::make_move_iterator(process.begin()),
+                    std::make_move_iterator(process.end()));
     prometheus::TextSerializer serializer;
     Respond(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-            serializer.Serialize(self->registry_->Collect()));
+            serializer.Serialize(families));
   });
   admin->healthz_handler_ = std::make_unique<Handler>([self](mg_connection* conn) {
     std::string reason = self->probes_.unhealthy_reason();

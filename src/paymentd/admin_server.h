@@ -2,7 +2,8 @@
 //
 //   GET /metrics  200, Prometheus text format (0.0.4) of every metric family
 //                 of the registry (engine metrics from the runtime and the
-//                 business metrics of DecisionMetrics)
+//                 business metrics of DecisionMetrics), then the process_*
+//                 metrics of ProcessCollector (process_metrics.h)
 //   GET /healthz  200 "ok" while healthy() is true, else 503 with the reason
 //   GET /readyz   200 "ready" once ready() is true, else 503 "not ready"
 //

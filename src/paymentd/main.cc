@@ -26,6 +26,7 @@
 #include "paymentd/admin_server.h"
 #include "paymentd/decision_metrics.h"
 #include "paymentd/paymentd_config.h"
+#include "paymentd/process_metrics.h"
 #include "payments/payments_topology.h"
 #include "streams/runtime/kafka_streams.h"
 #include "streams/runtime/signals.h"
@@ -82,10 +83,11 @@ int Run(const paymentd::ConfigSources& sources) {
     return 2;
   }
   spdlog::info(
-      "paymentd starting: application.id={} bootstrap.servers={} requests={} "
+      "paymentd {} ({}) starting: application.id={} bootstrap.servers={} requests={} "
       "confirmations={} guarantee={} threads={}",
-      config->streams.application_id(), config->streams.bootstrap_servers(),
-      config->payments.requests_topic, config->payments.confirmations_topic,
+      paymentd::BuildVersion(), paymentd::BuildRevision(), config->streams.application_id(),
+      config->streams.bootstrap_servers(), config->payments.requests_topic,
+      config->payments.confirmations_topic,
       streams::runtime::ProcessingGuaranteeName(config->streams.processing_guarantee()),
       config->streams.num_stream_threads());
   for (const auto& line : [&] {
@@ -104,6 +106,10 @@ int Run(const paymentd::ConfigSources& sources) {
   }
 
   auto registry = std::make_shared<prometheus::Registry>();
+  if (auto status = paymentd::RegisterBuildInfo(*registry, "paymentd"); !status.ok()) {
+    spdlog::error("metrics: {}", status.ToString());
+    return 2;
+  }
   paymentd::DecisionMetrics decisions(*registry);
   auto topology = payments::BuildPaymentsTopology(config->payments, nullptr, &decisions);
   if (!topology.ok()) {

@@ -154,6 +154,10 @@ TEST_F(AdminServerTest, MetricsExposeBusinessCountersInTextFormat) {
       body.find("payments_approved_amount_minor_total{currency=\"EUR\",kind=\"payment\"} 2500"),
       std::string::npos)
       << body;
+  // The process metrics follow the registry's.
+  EXPECT_NE(body.find("# TYPE process_cpu_seconds_total counter"), std::string::npos) << body;
+  EXPECT_NE(body.find("\nprocess_resident_memory_bytes "), std::string::npos) << body;
+  EXPECT_NE(body.find("\nprocess_start_time_seconds "), std::string::npos) << body;
 }
 
 TEST_F(AdminServerTest, DecisionMetricsAreThreadSafe) {

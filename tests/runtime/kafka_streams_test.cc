@@ -89,11 +89,21 @@ TEST_F(KafkaStreamsTest, ProcessesEndToEndUnderExactlyOnce) {
   ASSERT_TRUE(streams->Start().ok());
   ASSERT_TRUE(streams->AwaitReady(seconds(30)).ok()) << StateName(streams->state());
   EXPECT_EQ(streams->assigned_tasks().size(), static_cast<size_t>(kPartitions));
+  // State metrics while ready: the instance, its one thread and every task run.
+  EXPECT_EQ(MetricValue(*registry, "streams_instance_state", {{"state", "RUNNING"}}), 1);
+  EXPECT_EQ(MetricValue(*registry, "streams_instance_state"), 1);
+  EXPECT_EQ(MetricValue(*registry, "streams_thread_state", {{"state", "RUNNING"}}), 1);
+  EXPECT_EQ(MetricValue(*registry, "streams_thread_state"), 1);
+  EXPECT_EQ(MetricValue(*registry, "streams_task_state", {{"state", "RUNNING"}}), kPartitions);
+  EXPECT_EQ(MetricValue(*registry, "streams_task_state", {{"state", "RESTORING"}}), 0);
   ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= n; }, seconds(30)))
       << streams->stats().records_processed;
   ASSERT_TRUE(streams->Stop().ok());
   EXPECT_EQ(streams->state(), KafkaStreams::State::kNotRunning);
   EXPECT_TRUE(streams->AwaitTermination(milliseconds(10)).ok());
+  EXPECT_EQ(MetricValue(*registry, "streams_instance_state", {{"state", "NOT_RUNNING"}}), 1);
+  EXPECT_EQ(MetricValue(*registry, "streams_thread_state", {{"state", "DEAD"}}), 1);
+  EXPECT_EQ(SeriesCount(*registry, "streams_task_state"), 0u);  // Closed tasks have none.
 
   KafkaStreamsStats stats = streams->stats();
   EXPECT_EQ(stats.records_processed, static_cast<uint64_t>(n));
