@@ -134,6 +134,16 @@ Result<std::unique_ptr<OutboxRelay>> OutboxRelay::Create(streams::connect::Conne
                                   .Help("1 when the webhook endpoint answered 410 Gone")
                                   .Register(registry)
                                   .Add({});
+  // Every series of an enabled target exists from the start, at 0, so that
+  // rates and alerts see the first event (Prometheus's advice for counters).
+  const auto start_at_zero = [&](const char* target, std::initializer_list<const char*> outcomes) {
+    for (const char* outcome : outcomes) {
+      relay->deliveries_->Add({{"target", target}, {"outcome", outcome}});
+    }
+    relay->dead_->Add({{"target", target}});
+  };
+  if (relay->producer_ != nullptr) start_at_zero("kafka", {"delivered", "retry", "dead"});
+  if (relay->webhook_) start_at_zero("webhook", {"delivered", "retry", "dead", "gone"});
   return relay;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <thread>
 #include <tuple>
 
 namespace payments::tools {
@@ -79,31 +80,52 @@ Result<KafkaHandle> CreateClient(rd_kafka_type_t type, KafkaConf conf) {
 
 Result<int32_t> PartitionCount(rd_kafka_t* rk, const std::string& topic,
                                std::chrono::milliseconds timeout) {
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  if (rkt == nullptr) {
-    return FromRdKafka(rd_kafka_last_error(), "topic handle for '" + topic + "'");
-  }
-  const rd_kafka_metadata_t* metadata = nullptr;
-  rd_kafka_resp_err_t err =
-      rd_kafka_metadata(rk, 0, rkt, &metadata, static_cast<int>(timeout.count()));
-  rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return FromRdKafka(err, "metadata of topic '" + topic + "'");
-  }
-  int32_t count = 0;
-  rd_kafka_resp_err_t topic_err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-  for (int i = 0; i < metadata->topic_cnt; ++i) {
-    if (topic == metadata->topics[i].topic) {
-      topic_err = metadata->topics[i].err;
-      count = metadata->topics[i].partition_cnt;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::chrono::milliseconds backoff(50);
+  while (true) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    if (rkt == nullptr) {
+      return FromRdKafka(rd_kafka_last_error(), "topic handle for '" + topic + "'");
     }
+    const rd_kafka_metadata_t* metadata = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &metadata, TimeoutMs(deadline));
+    rd_kafka_topic_destroy(rkt);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return FromRdKafka(err, "metadata of topic '" + topic + "'");
+    }
+    int32_t count = 0;
+    rd_kafka_resp_err_t topic_err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    // A topic just created has partitions without a leader for a moment
+    // (Apache Kafka answers LEADER_NOT_AVAILABLE or NOT_LEADER_OR_FOLLOWER).
+    bool leaderless = false;
+    for (int i = 0; i < metadata->topic_cnt; ++i) {
+      const rd_kafka_metadata_topic_t& t = metadata->topics[i];
+      if (topic != t.topic) continue;
+      topic_err = t.err;
+      count = t.partition_cnt;
+      for (int p = 0; p < t.partition_cnt; ++p) {
+        leaderless = leaderless || t.partitions[p].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                     t.partitions[p].leader < 0;
+      }
+    }
+    rd_kafka_metadata_destroy(metadata);
+    const bool transient = topic_err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                           topic_err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                           (topic_err == RD_KAFKA_RESP_ERR_NO_ERROR && leaderless);
+    if (transient && std::chrono::steady_clock::now() + backoff < deadline) {
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      continue;
+    }
+    if (topic_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return FromRdKafka(topic_err, "topic '" + topic + "'");
+    }
+    if (leaderless) {
+      return Status::Unavailable("topic '" + topic + "' has partitions without a leader");
+    }
+    if (count <= 0) return Status::NotFound("topic '" + topic + "' has no partitions");
+    return count;
   }
-  rd_kafka_metadata_destroy(metadata);
-  if (topic_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return FromRdKafka(topic_err, "topic '" + topic + "'");
-  }
-  if (count <= 0) return Status::NotFound("topic '" + topic + "' has no partitions");
-  return count;
 }
 
 Result<std::map<Partition, Offset>> QueryEndOffsets(rd_kafka_t* rk, const std::string& topic,
@@ -180,6 +202,12 @@ Result<std::map<std::string, TopicOutcome>> CreateTopics(const KafkaProperties& 
   rd_kafka_AdminOptions_destroy(options);
   destroy_new_topics();
   if (!result.ok()) return result;
+  // Created is not yet usable: wait until every partition has a leader, so
+  // that the caller's first produce or offset query does not fail.
+  for (const auto& [name, outcome] : outcomes) {
+    STREAMS_ASSIGN_OR_RETURN(int32_t partitions, PartitionCount(admin.get(), name, timeout));
+    (void)partitions;  // Only the wait matters here.
+  }
   return outcomes;
 }
 

@@ -56,9 +56,11 @@ streams::Result<KafkaConf> MakeConf(const KafkaProperties& properties);
 // cases. Errors: InvalidArgument with librdkafka's message.
 streams::Result<KafkaHandle> CreateClient(rd_kafka_type_t type, KafkaConf conf);
 
-// Number of partitions of `topic` from the cluster metadata. Errors: NotFound
+// Number of partitions of `topic` from the cluster metadata, once every
+// partition has a leader: a topic just created (leaderless for a moment on
+// Apache Kafka) is asked again with backoff until `timeout`. Errors: NotFound
 // when the topic does not exist (or has no partitions), Unavailable/TimedOut
-// when the cluster does not answer within `timeout`.
+// when the cluster does not answer, or a partition has no leader, within `timeout`.
 streams::Result<int32_t> PartitionCount(rd_kafka_t* rk, const std::string& topic,
                                         std::chrono::milliseconds timeout);
 
@@ -80,7 +82,8 @@ enum class TopicOutcome { kCreated, kAlreadyExisted };
 
 // Creates `topics` with the Admin API (CreateTopics) through a client built
 // from `properties` (bootstrap.servers, security...). A topic that already
-// exists is not an error (its partition count is left as it is). Errors:
+// exists is not an error (its partition count is left as it is). Returns once
+// every partition of every topic has a leader. Errors:
 // InvalidArgument (properties, bad spec), Unavailable/TimedOut (cluster),
 // Internal (the broker refused, e.g. no CreateTopics support; the message
 // names the topic and the broker's reason).

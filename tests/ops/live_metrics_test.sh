@@ -53,7 +53,7 @@ http_get() { curl -sf --max-time 5 "http://127.0.0.1:$1$2"; }
 metric_sum() {
   http_get "$1" /metrics 2>/dev/null |
     awk -v name="$2" -v filter="${3:-}" '($1 == name || index($1, name "{") == 1) &&
-      index($1, filter) { sum += $NF; n++ } END { if (n) printf "%d", sum }' || true
+      index($1, filter) { sum += $NF; n++ } END { printf "%d", sum }' || true
 }
 wait_for_line() {  # file regex timeout_s pid: prints the first match
   for _ in $(seq $(($3 * 10))); do
