@@ -37,6 +37,25 @@
 //     replay, amount_minor, currency) and its confirmation bytes in the chaos run
 //     equal those of the baseline.
 //
+// On Apache Kafka (ExactlyOnceChaosKafkaTest, label kafka): the same three
+// phases, each run on a fresh single-node Apache Kafka broker
+// (tests/support/kafka_broker.h, 4 partitions for auto-created topics) whose
+// requests, confirmations and dead-letter topics are created with the Admin API
+// (CreateTopics) and waited for until every partition has a leader and answers
+// offset queries; paymentd creates its changelog topics itself. The chaos run
+// also hard-bounces the broker CHAOS_BROKER_BOUNCES times (default 2): SIGKILL
+// and a restart on the same data and port, as Apache Kafka's own transactions
+// system test bounces its brokers. With bounces the chaos run's input is sent
+// as fast as possible (no --rate) right after the instances start: across a
+// hard bounce payments-loadgen's idempotent (non-transactional) librdkafka
+// 2.0.2 producer was seen writing a batch twice (2 extra requests), and the
+// comparison needs identical input. Bounce i comes once the group has committed
+// a seeded share of the requests in the middle half of the i-th of
+// CHAOS_BROKER_BOUNCES + 1 equal slices of the progress, so while both
+// instances process and have transactions open. The main loop waits for the
+// broker to answer again (about 7 s), then goes on with the instance kills;
+// the run ends only after every bounce.
+//
 // Invariants checked on each run's committed confirmations (violation kinds):
 //  - every request is answered by exactly one confirmation
 //    [missing_confirmation, duplicate_confirmation]. A confirmation, replay or
@@ -57,7 +76,8 @@
 //
 // Knobs (environment): CHAOS_SEED, CHAOS_REQUESTS (default 50000), CHAOS_RATE
 // (requests/s of the chaos run's producer, default 2500), CHAOS_MIN_KILLS
-// (default 5), CHAOS_KEEP_DIR=1 (keep the temporary directory with all logs),
+// (default 5), CHAOS_BROKER_BOUNCES (Apache Kafka only, default 2),
+// CHAOS_KEEP_DIR=1 (keep the temporary directory with all logs),
 // and two opt-in experiments:
 //  - CHAOS_PAUSE_PERCENT=N: N% of the chaos actions SIGSTOP an instance for
 //    3-8 s (past its session timeout, within transaction.timeout.ms) and then
@@ -70,7 +90,9 @@
 //  - CHAOS_PROCESSING_GUARANTEE=at_least_once: a negative control; the kills
 //    must then produce duplicates, which the checks above report (the test fails).
 //
-// Run: ctest --test-dir build-<name> -L chaos --output-on-failure
+// Run: ctest --test-dir build-<name> -L chaos --output-on-failure (-L kafka: the
+// Apache Kafka case only; it skips when the jars are not fetched, unless
+// PAYMENTS_REQUIRE_KAFKA is set)
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -97,7 +119,9 @@
 #include "payments/v1/payments.pb.h"
 #include "streams/result.h"
 #include "streams/status.h"
+#include "support/kafka_broker.h"
 #include "support/subprocess.h"
+#include "tools/kafka_util.h"
 
 namespace {
 
@@ -106,6 +130,8 @@ using streams::Result;
 using streams::Status;
 using streams::test_support::Command;
 using streams::test_support::ExitStatus;
+using streams::test_support::KafkaBroker;
+using streams::test_support::KafkaBrokerOptions;
 using streams::test_support::LastLines;
 using streams::test_support::OutputStream;
 using streams::test_support::Subprocess;
@@ -114,6 +140,7 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr int kPartitions = 4;
 constexpr char kRequestsTopic[] = "payments.requests";
 constexpr char kConfirmationsTopic[] = "payments.confirmations";
+constexpr char kDeadLetterTopic[] = "payments.requests.dlq";
 constexpr char kApplicationId[] = "chaos-payments";
 constexpr uint64_t kLoadgenSeed = 20240611;
 constexpr int kMaxKills = 30;
@@ -213,9 +240,19 @@ Status EnsureTopic(const std::string& bootstrap, const std::string& topic, int p
           return Status::FailedPrecondition(topic + " has " + std::to_string(t.partition_cnt) +
                                             " partitions, want " + std::to_string(partitions));
         }
-        return Status::Ok();
+        // Every partition led (Apache Kafka: a new partition may have no leader yet).
+        bool led = true;
+        for (int p = 0; p < t.partition_cnt; ++p) {
+          if (t.partitions[p].err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partitions[p].leader < 0) {
+            led = false;
+            last = std::string("partition ") + std::to_string(p) +
+                   " without a leader: " + rd_kafka_err2str(t.partitions[p].err);
+          }
+        }
+        if (led) return Status::Ok();
+      } else {
+        last = rd_kafka_err2str(t.err);
       }
-      last = rd_kafka_err2str(t.err);
     } else {
       last = rd_kafka_err2str(err);
     }
@@ -572,6 +609,13 @@ struct KillEvent {
   int64_t committed = 0;  // Requests committed by the group when the kill happened.
 };
 
+// A hard bounce of the Apache Kafka broker (SIGKILL, restart on the same data).
+struct BounceEvent {
+  double at_s = 0;
+  std::chrono::milliseconds took{0};  // Until the restarted broker answered.
+  int64_t committed = 0;
+};
+
 class ExactlyOnceChaosTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -593,7 +637,10 @@ class ExactlyOnceChaosTest : public ::testing::Test {
     }
     Say("seed " + std::to_string(seed_) +
         " (replay the kill schedule with CHAOS_SEED=" + std::to_string(seed_) + "), " +
-        std::to_string(requests_) + " requests, " + guarantee_ + ", logs in " + dir_.string());
+        std::to_string(requests_) + " requests, " + guarantee_ + ", " +
+        (kafka_ ? "Apache Kafka, " + std::to_string(broker_bounces_) + " broker bounces"
+                : std::string("devbroker")) +
+        ", logs in " + dir_.string());
     RecordProperty("chaos_seed", std::to_string(seed_));
   }
 
@@ -603,6 +650,7 @@ class ExactlyOnceChaosTest : public ::testing::Test {
     for (auto& instance : instances_) instance.process.reset();
     loadgen_.reset();
     broker_.reset();
+    kafka_broker_.reset();
     const char* keep = std::getenv("CHAOS_KEEP_DIR");
     if (keep != nullptr && std::string(keep) == "1") {
       Say("kept " + dir_.string());
@@ -621,6 +669,7 @@ class ExactlyOnceChaosTest : public ::testing::Test {
   };
 
   Status StartBroker(const std::string& run) {
+    if (kafka_) return StartKafka(run);
     STREAMS_ASSIGN_OR_RETURN(
         broker_, Subprocess::Start(Command(
                      {DEVBROKER_BIN, "--listen", "127.0.0.1:0", "--default-partitions",
@@ -636,6 +685,54 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       STREAMS_RETURN_IF_ERROR(EnsureTopic(bootstrap_, topic, kPartitions));
     }
     return Status::Ok();
+  }
+
+  // Apache Kafka (tests/support/kafka_broker.h): a fresh single-node broker with
+  // its data in <run>/kafka; the topics are created with the Admin API
+  // (CreateTopics), paymentd creates its changelog topics itself. Returns once
+  // every partition of the requests and confirmations topics has a leader and
+  // answers offset queries (a new partition can answer NOT_LEADER_OR_FOLLOWER
+  // for a moment). Errors: as KafkaBroker::Start (NotFound: jars not fetched).
+  Status StartKafka(const std::string& run) {
+    KafkaBrokerOptions options;
+    options.dir = dir_ / run / "kafka";
+    options.num_partitions = kPartitions;
+    STREAMS_ASSIGN_OR_RETURN(kafka_broker_, KafkaBroker::Start(options));
+    bootstrap_ = kafka_broker_->bootstrap();
+    Say(run + ": Apache Kafka listening on " + bootstrap_ + " (started in " +
+        std::to_string(kafka_broker_->last_start_duration().count()) + " ms)");
+    std::vector<payments::tools::TopicSpec> specs;
+    for (const char* topic : {kRequestsTopic, kConfirmationsTopic, kDeadLetterTopic}) {
+      specs.push_back({topic, kPartitions, 1});
+    }
+    STREAMS_ASSIGN_OR_RETURN(
+        auto created,
+        payments::tools::CreateTopics({{"bootstrap.servers", bootstrap_}}, specs, kStartTimeout));
+    (void)created;
+    for (const char* topic : {kRequestsTopic, kConfirmationsTopic}) {
+      STREAMS_RETURN_IF_ERROR(EnsureTopic(bootstrap_, topic, kPartitions));
+    }
+    STREAMS_ASSIGN_OR_RETURN(KafkaHandle rk,
+                             NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_},
+                                                           {"group.id", "chaos-ends"},
+                                                           {"log_level", "3"}}));
+    auto deadline = SteadyClock::now() + kStartTimeout;
+    for (const char* topic : {kRequestsTopic, kConfirmationsTopic}) {
+      while (true) {
+        auto ends = QueryEnds(rk.get(), topic);
+        if (ends.ok()) break;
+        if (SteadyClock::now() > deadline) return ends.status();
+        std::this_thread::sleep_for(200ms);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Ends the current run's broker (its data stays in the run's directory).
+  void StopBroker() {
+    if (broker_) broker_->Stop(SIGTERM, 10s);
+    broker_.reset();
+    kafka_broker_.reset();  // SIGKILL: nothing of it is needed any more.
   }
 
   // The same requests in both runs: only the pace (`rate`, 0 = as fast as
@@ -759,6 +856,7 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       if (instance.process) out += instance.process->Describe(40);
     }
     if (broker_) out += broker_->Describe(20);
+    if (kafka_broker_) out += "Apache Kafka server.log:\n" + kafka_broker_->LogTail(20);
     return out;
   }
 
@@ -840,6 +938,9 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       const std::string run = "baseline";
       const auto start = SteadyClock::now();
       Status broker = StartBroker(run);
+      if (kafka_ && !broker.ok() && KafkaBroker::ShouldSkip(broker)) {
+        GTEST_SKIP() << broker.message() << " (with PAYMENTS_REQUIRE_KAFKA=1 this fails)";
+      }
       ASSERT_TRUE(broker.ok()) << broker;
       auto loadgen =
           Subprocess::Start(Command(LoadgenArgv(/*rate=*/0), "payments-loadgen", dir_ / run));
@@ -892,8 +993,7 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       probe_.reset();
       instances_.clear();
       loadgen_.reset();
-      broker_->Stop(SIGTERM, 10s);
-      broker_.reset();
+      StopBroker();
       std::filesystem::remove_all(dir_ / run / "state-solo");
       RecordProperty("baseline_seconds", std::to_string(SecondsSince(start)));
       RecordProperty("baseline_processing_seconds", std::to_string(baseline_processing_s));
@@ -921,7 +1021,13 @@ class ExactlyOnceChaosTest : public ::testing::Test {
         Status started = StartInstance(instance, run);
         ASSERT_TRUE(started.ok()) << started;
       }
-      auto loadgen = Subprocess::Start(Command(LoadgenArgv(rate_), "payments-loadgen", dir_ / run));
+      // With broker bounces the input is sent as fast as possible (before the
+      // first bounce): payments-loadgen's idempotent, non-transactional
+      // producer wrote a batch twice across a hard bounce (librdkafka 2.0.2),
+      // and the comparison needs identical input at identical offsets.
+      const int64_t chaos_rate = kafka_ && broker_bounces_ > 0 ? 0 : rate_;
+      auto loadgen =
+          Subprocess::Start(Command(LoadgenArgv(chaos_rate), "payments-loadgen", dir_ / run));
       ASSERT_TRUE(loadgen.ok()) << loadgen.status();
       loadgen_ = std::move(*loadgen);
 
@@ -943,6 +1049,22 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       };
       auto next_kill = SteadyClock::now() + uniform_ms(1500, 4000);
       int unexpected_exits = 0;
+      // Apache Kafka only: hard bounces of the broker itself while the
+      // instances process, once every request is in the topic: bounce i comes
+      // when the group has committed a seeded share of the requests, in the
+      // middle half of the i-th of broker_bounces_ + 1 equal slices of the
+      // progress (so with open transactions, never after the end). Drawn from
+      // their own RNG so that the kill schedule of a seed stays as on devbroker.
+      std::vector<int64_t> bounce_at_committed;
+      std::vector<BounceEvent> bounces;
+      if (kafka_ && broker_bounces_ > 0) {
+        std::mt19937_64 bounce_rng(seed_ ^ 0x9e3779b97f4a7c15ull);
+        double slice = static_cast<double>(requests_) / (broker_bounces_ + 1);
+        for (int i = 0; i < broker_bounces_; ++i) {
+          bounce_at_committed.push_back(static_cast<int64_t>(std::uniform_real_distribution<double>(
+              slice * (i + 0.75), slice * (i + 1.25))(bounce_rng)));
+        }
+      }
       while (true) {
         if (!ends && !loadgen_->IsRunning()) {
           Status loadgen_status = CheckLoadgen(*loadgen_->exit_status());
@@ -957,11 +1079,32 @@ class ExactlyOnceChaosTest : public ::testing::Test {
         if (auto c = Committed(); c.ok()) committed = *c;
         bool consumed = ends && Reached(committed, *ends);
         bool pending_restart = busy();
-        if (consumed && !pending_restart && static_cast<int>(kills.size()) >= min_kills_) break;
+        bool bounced = bounces.size() >= bounce_at_committed.size();
+        if (consumed && !pending_restart && bounced &&
+            static_cast<int>(kills.size()) >= min_kills_) {
+          break;
+        }
         ASSERT_LT(SecondsSince(start), std::chrono::duration<double>(kChaosTimeout).count())
             << "chaos: not every request committed in time (" << kills.size()
             << " kills):" << ProgressText(committed, ends.value_or(std::vector<int64_t>())) << "\n"
             << DescribeProcesses();
+
+        if (!bounced && ends && Sum(committed) >= bounce_at_committed[bounces.size()]) {
+          // SIGKILL the broker and restart it on the same data and port, with
+          // whatever the instances have open (transactions, fetches, joins).
+          BounceEvent bounce{SecondsSince(start), 0ms, Sum(committed)};
+          Say(run + ": t=" + std::to_string(bounce.at_s) + " s broker bounce #" +
+              std::to_string(bounces.size() + 1) + ": SIGKILL Apache Kafka, committed " +
+              std::to_string(Sum(committed)) + "/" + std::to_string(requests_));
+          Status restarted = kafka_broker_->HardBounce();
+          ASSERT_TRUE(restarted.ok()) << restarted << "\n" << kafka_broker_->LogTail(40);
+          bounce.took = kafka_broker_->last_start_duration();
+          bounces.push_back(bounce);
+          Say(run + ": t=" + std::to_string(SecondsSince(start)) + " s broker bounce #" +
+              std::to_string(bounces.size()) + ": Apache Kafka answers again after " +
+              std::to_string(bounce.took.count()) + " ms");
+          continue;
+        }
 
         auto now = SteadyClock::now();
         for (size_t i = 0; i < instances_.size(); ++i) {
@@ -1033,7 +1176,8 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       }
       chaos_s = SecondsSince(start);
       Say(run + ": every request committed after " + std::to_string(chaos_s) + " s with " +
-          std::to_string(kills.size()) + " kills");
+          std::to_string(kills.size()) + " kills" +
+          (kafka_ ? " and " + std::to_string(bounces.size()) + " broker bounces" : ""));
       StopInstances();
       Status read = ReadRun(&chaos);
       ASSERT_TRUE(read.ok()) << read;
@@ -1051,6 +1195,18 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       RecordProperty("kills", static_cast<int>(kills.size()));
       RecordProperty("kills_with_wiped_state", wiped);
       RecordProperty("pauses", pauses);
+      if (kafka_) {
+        RecordProperty("broker_bounces", static_cast<int>(bounces.size()));
+        int64_t bounce_ms = 0;
+        int during = 0;
+        for (const BounceEvent& b : bounces) {
+          bounce_ms += b.took.count();
+          if (b.committed < requests_) ++during;
+        }
+        RecordProperty("broker_bounce_ms_total", std::to_string(bounce_ms));
+        RecordProperty("broker_bounces_before_all_committed", during);
+        EXPECT_EQ(static_cast<int>(bounces.size()), broker_bounces_);
+      }
       RecordProperty("kills_before_all_committed", during_processing);
       int64_t restored = RestoredRecords(run);
       RecordProperty("changelog_records_restored", std::to_string(restored));
@@ -1119,8 +1275,13 @@ class ExactlyOnceChaosTest : public ::testing::Test {
   int min_kills_ = 5;
   std::string guarantee_ = "exactly_once_v2";
   double pause_probability_ = 0;
+  // Apache Kafka (KafkaBroker) instead of devbroker, and how many hard bounces
+  // of it the chaos run gets (CHAOS_BROKER_BOUNCES, default 2).
+  bool kafka_ = false;
+  int broker_bounces_ = 0;
   std::string bootstrap_;
-  std::unique_ptr<Subprocess> broker_;
+  std::unique_ptr<Subprocess> broker_;         // devbroker
+  std::unique_ptr<KafkaBroker> kafka_broker_;  // Apache Kafka
   std::unique_ptr<Subprocess> loadgen_;
   std::unique_ptr<CommittedOffsetsProbe> probe_;
   std::vector<Instance> instances_;
@@ -1134,6 +1295,24 @@ TEST_F(ExactlyOnceChaosTest, KilledInstancesDecideEveryRequestExactlyOnceAsTheBa
 //   chaos_test --gtest_filter='*Paused*'
 TEST_F(ExactlyOnceChaosTest, PausedZombieInstancesAreFencedAsTheBaseline) {
   if (pause_probability_ == 0) pause_probability_ = 0.35;
+  RunBaselineThenChaosAndCompare();
+}
+
+// The same runs against Apache Kafka (tests/support/kafka_broker.h; label
+// kafka), with CHAOS_BROKER_BOUNCES (default 2) hard bounces of the broker
+// during the chaos run besides the instance kills, as Apache Kafka's own
+// transactions system test bounces its brokers. Skipped when the Kafka jars are
+// not fetched, unless PAYMENTS_REQUIRE_KAFKA is set.
+class ExactlyOnceChaosKafkaTest : public ExactlyOnceChaosTest {
+ protected:
+  void SetUp() override {
+    kafka_ = true;
+    broker_bounces_ = static_cast<int>(EnvInt("CHAOS_BROKER_BOUNCES", 2));
+    ExactlyOnceChaosTest::SetUp();
+  }
+};
+
+TEST_F(ExactlyOnceChaosKafkaTest, KilledInstancesAndBrokerBouncesDecideExactlyOnceAsTheBaseline) {
   RunBaselineThenChaosAndCompare();
 }
 

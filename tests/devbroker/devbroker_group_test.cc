@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance.h"
 #include "test_util.h"
 
 namespace devbroker::testing {
@@ -14,9 +15,9 @@ namespace {
 
 using std::chrono::seconds;
 
-KafkaPtr Subscribe(const Broker& broker, const std::string& group,
+KafkaPtr Subscribe(const TestBroker& broker, const std::string& group,
                    const std::string& topic, const std::string& session_ms) {
-  KafkaPtr c = MakeConsumer(broker.bootstrap_servers(),
+  KafkaPtr c = MakeConsumer(broker.bootstrap(),
                             {{"group.id", group},
                              {"session.timeout.ms", session_ms},
                              {"enable.partition.eof", "false"}});
@@ -60,23 +61,23 @@ bool SplitEvenly(const std::vector<rd_kafka_t*>& consumers, int partitions,
          static_cast<int>(total) == partitions;
 }
 
-TEST(GroupTest, ThreeMembersSplitAndRebalanceWhenOneLeaves) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+class GroupTest : public BrokerTest {};
+
+TEST_P(GroupTest, ThreeMembersSplitAndRebalanceWhenOneLeaves) {
   const std::string topic = UniqueName("grp-topic");
   const std::string group = UniqueName("grp");
-  ASSERT_TRUE(broker->CreateTopic(topic, 6).ok());
+  ASSERT_TRUE(broker_->CreateTopic(topic, 6).ok());
 
-  KafkaPtr c1 = Subscribe(*broker, group, topic, "6000");
-  KafkaPtr c2 = Subscribe(*broker, group, topic, "6000");
-  KafkaPtr c3 = Subscribe(*broker, group, topic, "6000");
+  KafkaPtr c1 = Subscribe(*broker_, group, topic, "6000");
+  KafkaPtr c2 = Subscribe(*broker_, group, topic, "6000");
+  KafkaPtr c3 = Subscribe(*broker_, group, topic, "6000");
   std::vector<rd_kafka_t*> all = {c1.get(), c2.get(), c3.get()};
   ASSERT_TRUE(PollUntil([&] { return SplitEvenly(all, 6, 2); },
                         [&] { PollAll(all); }, seconds(20)))
       << "3 members never split 6 partitions 2/2/2";
 
   // Produce one record per partition: each is consumed by exactly one member.
-  KafkaPtr producer = MakeProducer(broker->bootstrap_servers());
+  KafkaPtr producer = MakeProducer(broker_->bootstrap());
   for (int p = 0; p < 6; ++p) Produce(producer.get(), topic, p, "r" + std::to_string(p));
   ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
   std::multiset<int32_t> seen;
@@ -100,17 +101,15 @@ TEST(GroupTest, ThreeMembersSplitAndRebalanceWhenOneLeaves) {
       << "remaining members did not take over after a LeaveGroup";
 }
 
-TEST(GroupTest, DeadMemberIsExpiredBySessionTimeout) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(GroupTest, DeadMemberIsExpiredBySessionTimeout) {
   const std::string topic = UniqueName("grp-dead");
   const std::string group = UniqueName("grp");
-  ASSERT_TRUE(broker->CreateTopic(topic, 6).ok());
+  ASSERT_TRUE(broker_->CreateTopic(topic, 6).ok());
 
-  KafkaPtr c1 = Subscribe(*broker, group, topic, "3000");
-  KafkaPtr c2 = Subscribe(*broker, group, topic, "3000");
+  KafkaPtr c1 = Subscribe(*broker_, group, topic, "3000");
+  KafkaPtr c2 = Subscribe(*broker_, group, topic, "3000");
   auto member = ChildProcess::Spawn(
-      {DEVBROKER_TEST_MEMBER_BIN, broker->bootstrap_servers(), group, topic, "3000"},
+      {DEVBROKER_TEST_MEMBER_BIN, broker_->bootstrap(), group, topic, "3000"},
       /*capture_stdout=*/true);
   ASSERT_NE(member, nullptr);
   std::vector<rd_kafka_t*> local = {c1.get(), c2.get()};
@@ -138,6 +137,8 @@ TEST(GroupTest, DeadMemberIsExpiredBySessionTimeout) {
   EXPECT_GE(took, 2500);
   EXPECT_LT(took, 15000);
 }
+
+INSTANTIATE_FOR_BOTH_BROKERS(GroupTest);
 
 }  // namespace
 }  // namespace devbroker::testing

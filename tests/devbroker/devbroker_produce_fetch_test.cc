@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance.h"
 #include "test_util.h"
 
 namespace devbroker::testing {
@@ -16,20 +17,20 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-TEST(ProduceFetchTest, RoundTripPlainProducerAndConsumer) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
-  const std::string topic = UniqueName("plain");
-  ASSERT_TRUE(broker->CreateTopic(topic, 2).ok());
+class ProduceFetchTest : public BrokerTest {};
 
-  KafkaPtr producer = MakeProducer(broker->bootstrap_servers(),
+TEST_P(ProduceFetchTest, RoundTripPlainProducerAndConsumer) {
+  const std::string topic = UniqueName("plain");
+  ASSERT_TRUE(broker_->CreateTopic(topic, 2).ok());
+
+  KafkaPtr producer = MakeProducer(broker_->bootstrap(),
                                    {{"enable.idempotence", "false"}, {"acks", "1"}});
   for (int i = 0; i < 10; ++i) Produce(producer.get(), topic, i % 2, "v" + std::to_string(i));
   ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-  EXPECT_EQ(broker->HighWatermark(topic, 0), 5);
-  EXPECT_EQ(broker->HighWatermark(topic, 1), 5);
+  EXPECT_EQ(broker_->HighWatermark(topic, 0), 5);
+  EXPECT_EQ(broker_->HighWatermark(topic, 1), 5);
 
-  KafkaPtr consumer = MakeConsumer(broker->bootstrap_servers());
+  KafkaPtr consumer = MakeConsumer(broker_->bootstrap());
   AssignFromBeginning(consumer.get(), topic, 2);
   bool end = false;
   std::vector<Record> got = ConsumeToEnd(consumer.get(), 2, seconds(15), &end);
@@ -41,7 +42,10 @@ TEST(ProduceFetchTest, RoundTripPlainProducerAndConsumer) {
   EXPECT_EQ(offsets[1], (std::vector<int64_t>{0, 1, 2, 3, 4}));
 }
 
-TEST(ProduceFetchTest, AutoCreatesTopicOnProduceWithDefaultPartitions) {
+// devbroker-only: its default_partitions option, and the suite's shared Kafka
+// broker runs with auto.create.topics.enable=false (Kafka's own default is
+// true with num.partitions=1).
+TEST(ProduceFetchDevbrokerOnlyTest, AutoCreatesTopicOnProduceWithDefaultPartitions) {
   BrokerOptions options;
   options.default_partitions = 3;
   auto broker = StartBroker(options);
@@ -53,10 +57,8 @@ TEST(ProduceFetchTest, AutoCreatesTopicOnProduceWithDefaultPartitions) {
   EXPECT_EQ(broker->HighWatermark(topic, 3), -1);  // only 3 partitions
 }
 
-TEST(ProduceFetchTest, WatermarksAndCreateTopicsAdminApi) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
-  KafkaPtr producer = MakeProducer(broker->bootstrap_servers());
+TEST_P(ProduceFetchTest, WatermarksAndCreateTopicsAdminApi) {
+  KafkaPtr producer = MakeProducer(broker_->bootstrap());
   const std::string topic = UniqueName("admin");
 
   rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), 3, 1, nullptr, 0);
@@ -97,13 +99,11 @@ TEST(ProduceFetchTest, WatermarksAndCreateTopicsAdminApi) {
   rd_kafka_topic_destroy(rkt);
 }
 
-TEST(ProduceFetchTest, IdempotentProducerKeepsOrderWithoutDuplicates) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(ProduceFetchTest, IdempotentProducerKeepsOrderWithoutDuplicates) {
   const std::string topic = UniqueName("idem");
-  ASSERT_TRUE(broker->CreateTopic(topic, 4).ok());
+  ASSERT_TRUE(broker_->CreateTopic(topic, 4).ok());
   KafkaPtr producer = MakeProducer(
-      broker->bootstrap_servers(),
+      broker_->bootstrap(),
       {{"enable.idempotence", "true"}, {"max.in.flight", "5"},
        {"batch.num.messages", "50"}, {"linger.ms", "0"}});
   constexpr int kCount = 5000;
@@ -116,7 +116,7 @@ TEST(ProduceFetchTest, IdempotentProducerKeepsOrderWithoutDuplicates) {
   EXPECT_EQ(rd_kafka_fatal_error(producer.get(), errstr, sizeof(errstr)),
             RD_KAFKA_RESP_ERR_NO_ERROR);
 
-  KafkaPtr consumer = MakeConsumer(broker->bootstrap_servers());
+  KafkaPtr consumer = MakeConsumer(broker_->bootstrap());
   AssignFromBeginning(consumer.get(), topic, 4);
   bool end = false;
   std::vector<Record> got = ConsumeToEnd(consumer.get(), 4, seconds(20), &end);
@@ -134,13 +134,11 @@ TEST(ProduceFetchTest, IdempotentProducerKeepsOrderWithoutDuplicates) {
   }
 }
 
-TEST(ProduceFetchTest, LongPollFetchDoesNotBlockOtherClients) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(ProduceFetchTest, LongPollFetchDoesNotBlockOtherClients) {
   const std::string topic = UniqueName("longpoll");
-  ASSERT_TRUE(broker->CreateTopic(topic, 1).ok());
+  ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
   // A consumer whose fetches wait up to 10 s for data.
-  KafkaPtr consumer = MakeConsumer(broker->bootstrap_servers(),
+  KafkaPtr consumer = MakeConsumer(broker_->bootstrap(),
                                    {{"fetch.wait.max.ms", "10000"},
                                     {"enable.partition.eof", "false"}});
   AssignFromBeginning(consumer.get(), topic, 1);
@@ -148,7 +146,7 @@ TEST(ProduceFetchTest, LongPollFetchDoesNotBlockOtherClients) {
   rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 500);
   if (m != nullptr) rd_kafka_message_destroy(m);
 
-  KafkaPtr producer = MakeProducer(broker->bootstrap_servers());
+  KafkaPtr producer = MakeProducer(broker_->bootstrap());
   auto t0 = Clock::now();
   ProduceSync(producer.get(), topic, 0, "wake-up");
   auto produce_ms =
@@ -163,18 +161,16 @@ TEST(ProduceFetchTest, LongPollFetchDoesNotBlockOtherClients) {
   EXPECT_LT(total_ms, 5000);
 }
 
-TEST(ProduceFetchTest, SubscribedConsumerCommitsAndResumes) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(ProduceFetchTest, SubscribedConsumerCommitsAndResumes) {
   const std::string topic = UniqueName("commit");
   const std::string group = UniqueName("g");
-  ASSERT_TRUE(broker->CreateTopic(topic, 1).ok());
-  KafkaPtr producer = MakeProducer(broker->bootstrap_servers());
+  ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
+  KafkaPtr producer = MakeProducer(broker_->bootstrap());
   for (int i = 0; i < 6; ++i) Produce(producer.get(), topic, 0, std::to_string(i));
   ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 
   {
-    KafkaPtr c = MakeConsumer(broker->bootstrap_servers(), {{"group.id", group}});
+    KafkaPtr c = MakeConsumer(broker_->bootstrap(), {{"group.id", group}});
     rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, topic.c_str(), RD_KAFKA_PARTITION_UA);
     ASSERT_EQ(rd_kafka_subscribe(c.get(), sub), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -186,7 +182,7 @@ TEST(ProduceFetchTest, SubscribedConsumerCommitsAndResumes) {
     ASSERT_EQ(rd_kafka_commit(c.get(), offs, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(offs);
   }
-  KafkaPtr c2 = MakeConsumer(broker->bootstrap_servers(), {{"group.id", group}});
+  KafkaPtr c2 = MakeConsumer(broker_->bootstrap(), {{"group.id", group}});
   rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, topic.c_str(), RD_KAFKA_PARTITION_UA);
   ASSERT_EQ(rd_kafka_subscribe(c2.get(), sub), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -196,6 +192,8 @@ TEST(ProduceFetchTest, SubscribedConsumerCommitsAndResumes) {
   EXPECT_EQ(got[0].offset, 3);
   EXPECT_EQ(got[0].value, "3");
 }
+
+INSTANTIATE_FOR_BOTH_BROKERS(ProduceFetchTest);
 
 }  // namespace
 }  // namespace devbroker::testing

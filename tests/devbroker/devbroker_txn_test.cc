@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance.h"
 #include "test_util.h"
 
 namespace devbroker::testing {
@@ -24,16 +25,16 @@ using std::chrono::seconds;
     }                                                               \
   } while (0)
 
-KafkaPtr MakeTxnProducer(const Broker& broker, const std::string& txn_id,
+KafkaPtr MakeTxnProducer(const TestBroker& broker, const std::string& txn_id,
                          const ConfList& extra = {}) {
   ConfList conf = {{"transactional.id", txn_id}};
   conf.insert(conf.end(), extra.begin(), extra.end());
-  return MakeProducer(broker.bootstrap_servers(), conf);
+  return MakeProducer(broker.bootstrap(), conf);
 }
 
-std::vector<std::string> ReadAll(const Broker& broker, const std::string& topic,
+std::vector<std::string> ReadAll(const TestBroker& broker, const std::string& topic,
                                  int partitions, const char* isolation) {
-  KafkaPtr c = MakeConsumer(broker.bootstrap_servers(),
+  KafkaPtr c = MakeConsumer(broker.bootstrap(),
                             {{"isolation.level", isolation}});
   AssignFromBeginning(c.get(), topic, partitions);
   bool end = false;
@@ -52,9 +53,9 @@ rd_kafka_topic_partition_list_t* OneOffset(const std::string& topic,
 // Committed offset of the group for topic/partition as seen by OffsetFetch.
 // read_uncommitted: without require_stable (a read_committed consumer waits
 // while the partition has a pending transactional offset, KIP-447).
-int64_t CommittedOffset(const Broker& broker, const std::string& group,
+int64_t CommittedOffset(const TestBroker& broker, const std::string& group,
                         const std::string& topic, int32_t partition) {
-  KafkaPtr c = MakeConsumer(broker.bootstrap_servers(),
+  KafkaPtr c = MakeConsumer(broker.bootstrap(),
                             {{"group.id", group}, {"isolation.level", "read_uncommitted"}});
   rd_kafka_topic_partition_list_t* l = OneOffset(topic, partition, -1);
   rd_kafka_resp_err_t e = rd_kafka_committed(c.get(), l, 10000);
@@ -64,12 +65,12 @@ int64_t CommittedOffset(const Broker& broker, const std::string& group,
   return off;
 }
 
-TEST(TxnTest, CommittedAndAbortedVisibility) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+class TxnTest : public BrokerTest {};
+
+TEST_P(TxnTest, CommittedAndAbortedVisibility) {
   const std::string topic = UniqueName("txvis");
-  ASSERT_TRUE(broker->CreateTopic(topic, 2).ok());
-  KafkaPtr p = MakeTxnProducer(*broker, UniqueName("tx"));
+  ASSERT_TRUE(broker_->CreateTopic(topic, 2).ok());
+  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"));
   ASSERT_TXN_OK(rd_kafka_init_transactions(p.get(), 10000));
 
   ASSERT_TXN_OK(rd_kafka_begin_transaction(p.get()));
@@ -92,34 +93,32 @@ TEST(TxnTest, CommittedAndAbortedVisibility) {
   Produce(p.get(), topic, 0, "open");
   ASSERT_EQ(rd_kafka_flush(p.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
   // Partition 0: c1, marker, a1, marker, c3, marker, open.
-  EXPECT_EQ(broker->HighWatermark(topic, 0), 7);
-  EXPECT_EQ(broker->LastStableOffset(topic, 0), 6);
+  EXPECT_EQ(broker_->HighWatermark(topic, 0), 7);
+  EXPECT_EQ(broker_->LastStableOffset(topic, 0), 6);
 
   auto sorted = [](std::vector<std::string> v) {
     std::sort(v.begin(), v.end());
     return v;
   };
-  EXPECT_EQ(sorted(ReadAll(*broker, topic, 2, "read_committed")),
+  EXPECT_EQ(sorted(ReadAll(*broker_, topic, 2, "read_committed")),
             (std::vector<std::string>{"c1", "c2", "c3"}));
-  EXPECT_EQ(sorted(ReadAll(*broker, topic, 2, "read_uncommitted")),
+  EXPECT_EQ(sorted(ReadAll(*broker_, topic, 2, "read_uncommitted")),
             (std::vector<std::string>{"a1", "a2", "c1", "c2", "c3", "open"}));
 
   ASSERT_TXN_OK(rd_kafka_commit_transaction(p.get(), 10000));
-  EXPECT_EQ(broker->LastStableOffset(topic, 0), broker->HighWatermark(topic, 0));
-  EXPECT_EQ(sorted(ReadAll(*broker, topic, 2, "read_committed")),
+  EXPECT_EQ(broker_->LastStableOffset(topic, 0), broker_->HighWatermark(topic, 0));
+  EXPECT_EQ(sorted(ReadAll(*broker_, topic, 2, "read_committed")),
             (std::vector<std::string>{"c1", "c2", "c3", "open"}));
 }
 
-TEST(TxnTest, ReadCommittedConsumerWaitsForCommit) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(TxnTest, ReadCommittedConsumerWaitsForCommit) {
   const std::string topic = UniqueName("txwait");
-  ASSERT_TRUE(broker->CreateTopic(topic, 1).ok());
-  KafkaPtr consumer = MakeConsumer(broker->bootstrap_servers(),
+  ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
+  KafkaPtr consumer = MakeConsumer(broker_->bootstrap(),
                                    {{"isolation.level", "read_committed"},
                                     {"enable.partition.eof", "false"}});
   AssignFromBeginning(consumer.get(), topic, 1);
-  KafkaPtr p = MakeTxnProducer(*broker, UniqueName("tx"));
+  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"));
   ASSERT_TXN_OK(rd_kafka_init_transactions(p.get(), 10000));
   ASSERT_TXN_OK(rd_kafka_begin_transaction(p.get()));
   Produce(p.get(), topic, 0, "late");
@@ -131,19 +130,17 @@ TEST(TxnTest, ReadCommittedConsumerWaitsForCommit) {
   EXPECT_EQ(got[0].value, "late");
 }
 
-TEST(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
   const std::string in = UniqueName("in");
   const std::string out = UniqueName("out");
   const std::string group = UniqueName("eos-group");
-  ASSERT_TRUE(broker->CreateTopic(in, 1).ok());
-  ASSERT_TRUE(broker->CreateTopic(out, 1).ok());
-  KafkaPtr plain = MakeProducer(broker->bootstrap_servers());
+  ASSERT_TRUE(broker_->CreateTopic(in, 1).ok());
+  ASSERT_TRUE(broker_->CreateTopic(out, 1).ok());
+  KafkaPtr plain = MakeProducer(broker_->bootstrap());
   for (int i = 0; i < 10; ++i) Produce(plain.get(), in, 0, "in" + std::to_string(i));
   ASSERT_EQ(rd_kafka_flush(plain.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 
-  KafkaPtr p = MakeTxnProducer(*broker, UniqueName("tx"));
+  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"));
   ASSERT_TXN_OK(rd_kafka_init_transactions(p.get(), 10000));
   rd_kafka_consumer_group_metadata_t* cgmd =
       rd_kafka_consumer_group_metadata_new(group.c_str());
@@ -154,9 +151,9 @@ TEST(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
   rd_kafka_topic_partition_list_t* offs = OneOffset(in, 0, 7);
   ASSERT_TXN_OK(rd_kafka_send_offsets_to_transaction(p.get(), offs, cgmd, 10000));
   rd_kafka_topic_partition_list_destroy(offs);
-  EXPECT_LT(CommittedOffset(*broker, group, in, 0), 0);
+  EXPECT_LT(CommittedOffset(*broker_, group, in, 0), 0);
   ASSERT_TXN_OK(rd_kafka_abort_transaction(p.get(), 10000));
-  EXPECT_LT(CommittedOffset(*broker, group, in, 0), 0);
+  EXPECT_LT(CommittedOffset(*broker_, group, in, 0), 0);
 
   // Committed: offsets become visible with the commit.
   ASSERT_TXN_OK(rd_kafka_begin_transaction(p.get()));
@@ -164,17 +161,17 @@ TEST(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
   offs = OneOffset(in, 0, 5);
   ASSERT_TXN_OK(rd_kafka_send_offsets_to_transaction(p.get(), offs, cgmd, 10000));
   rd_kafka_topic_partition_list_destroy(offs);
-  EXPECT_LT(CommittedOffset(*broker, group, in, 0), 0) << "visible before commit";
+  EXPECT_LT(CommittedOffset(*broker_, group, in, 0), 0) << "visible before commit";
   // A read_committed consumer asks for stable offsets (OffsetFetch v7): the
   // broker answers UNSTABLE_OFFSET_COMMIT, which librdkafka retries until the
   // transaction ends, so this lookup times out.
-  KafkaPtr stable = MakeConsumer(broker->bootstrap_servers(),
+  KafkaPtr stable = MakeConsumer(broker_->bootstrap(),
                                  {{"group.id", group}, {"isolation.level", "read_committed"}});
   offs = OneOffset(in, 0, -1);
   EXPECT_EQ(rd_kafka_committed(stable.get(), offs, 1500), RD_KAFKA_RESP_ERR__TIMED_OUT);
   rd_kafka_topic_partition_list_destroy(offs);
   ASSERT_TXN_OK(rd_kafka_commit_transaction(p.get(), 10000));
-  EXPECT_EQ(CommittedOffset(*broker, group, in, 0), 5);
+  EXPECT_EQ(CommittedOffset(*broker_, group, in, 0), 5);
   offs = OneOffset(in, 0, -1);
   EXPECT_EQ(rd_kafka_committed(stable.get(), offs, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
   EXPECT_EQ(offs->elems[0].offset, 5);
@@ -182,7 +179,7 @@ TEST(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
   rd_kafka_consumer_group_metadata_destroy(cgmd);
 
   // A new member of the group resumes at the transactionally committed offset.
-  KafkaPtr c = MakeConsumer(broker->bootstrap_servers(),
+  KafkaPtr c = MakeConsumer(broker_->bootstrap(),
                             {{"group.id", group}, {"enable.partition.eof", "false"}});
   rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, in.c_str(), RD_KAFKA_PARTITION_UA);
@@ -193,29 +190,27 @@ TEST(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
   EXPECT_EQ(got[0].offset, 5);
   EXPECT_EQ(got[0].value, "in5");
 
-  EXPECT_EQ(ReadAll(*broker, out, 1, "read_committed"),
+  EXPECT_EQ(ReadAll(*broker_, out, 1, "read_committed"),
             (std::vector<std::string>{"committed-output"}));
 }
 
-TEST(TxnTest, ZombieProducerIsFenced) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(TxnTest, ZombieProducerIsFenced) {
   const std::string topic = UniqueName("zombie");
   const std::string txn_id = UniqueName("tx-zombie");
-  ASSERT_TRUE(broker->CreateTopic(topic, 1).ok());
+  ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
 
-  KafkaPtr zombie = MakeTxnProducer(*broker, txn_id);
+  KafkaPtr zombie = MakeTxnProducer(*broker_, txn_id);
   ASSERT_TXN_OK(rd_kafka_init_transactions(zombie.get(), 10000));
   ASSERT_TXN_OK(rd_kafka_begin_transaction(zombie.get()));
   Produce(zombie.get(), topic, 0, "from-zombie");
   ASSERT_EQ(rd_kafka_flush(zombie.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-  EXPECT_EQ(broker->LastStableOffset(topic, 0), 0);
+  EXPECT_EQ(broker_->LastStableOffset(topic, 0), 0);
 
   // A new instance with the same transactional.id fences the old one and
   // aborts its open transaction.
-  KafkaPtr fresh = MakeTxnProducer(*broker, txn_id);
+  KafkaPtr fresh = MakeTxnProducer(*broker_, txn_id);
   ASSERT_TXN_OK(rd_kafka_init_transactions(fresh.get(), 10000));
-  EXPECT_EQ(broker->LastStableOffset(topic, 0), broker->HighWatermark(topic, 0));
+  EXPECT_EQ(broker_->LastStableOffset(topic, 0), broker_->HighWatermark(topic, 0));
 
   rd_kafka_error_t* err = rd_kafka_commit_transaction(zombie.get(), 10000);
   ASSERT_NE(err, nullptr) << "zombie commit must fail";
@@ -229,22 +224,20 @@ TEST(TxnTest, ZombieProducerIsFenced) {
   ASSERT_TXN_OK(rd_kafka_begin_transaction(fresh.get()));
   Produce(fresh.get(), topic, 0, "from-fresh");
   ASSERT_TXN_OK(rd_kafka_commit_transaction(fresh.get(), 10000));
-  EXPECT_EQ(ReadAll(*broker, topic, 1, "read_committed"),
+  EXPECT_EQ(ReadAll(*broker_, topic, 1, "read_committed"),
             (std::vector<std::string>{"from-fresh"}));
 }
 
-TEST(TxnTest, ZombieProduceAfterFencingFails) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(TxnTest, ZombieProduceAfterFencingFails) {
   const std::string topic = UniqueName("zombie2");
   const std::string txn_id = UniqueName("tx-zombie2");
-  ASSERT_TRUE(broker->CreateTopic(topic, 1).ok());
-  KafkaPtr zombie = MakeTxnProducer(*broker, txn_id);
+  ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
+  KafkaPtr zombie = MakeTxnProducer(*broker_, txn_id);
   ASSERT_TXN_OK(rd_kafka_init_transactions(zombie.get(), 10000));
   ASSERT_TXN_OK(rd_kafka_begin_transaction(zombie.get()));
   ProduceSync(zombie.get(), topic, 0, "first");
 
-  KafkaPtr fresh = MakeTxnProducer(*broker, txn_id);
+  KafkaPtr fresh = MakeTxnProducer(*broker_, txn_id);
   ASSERT_TXN_OK(rd_kafka_init_transactions(fresh.get(), 10000));
 
   // The zombie's next write is rejected with a fencing error.
@@ -254,24 +247,22 @@ TEST(TxnTest, ZombieProduceAfterFencingFails) {
   rd_kafka_resp_err_t fatal =
       rd_kafka_fatal_error(zombie.get(), errstr, sizeof(errstr));
   EXPECT_EQ(fatal, RD_KAFKA_RESP_ERR__FENCED) << errstr;
-  EXPECT_TRUE(ReadAll(*broker, topic, 1, "read_committed").empty());
+  EXPECT_TRUE(ReadAll(*broker_, topic, 1, "read_committed").empty());
 }
 
-TEST(TxnTest, TransactionTimeoutAbortsAndFences) {
-  auto broker = StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_P(TxnTest, TransactionTimeoutAbortsAndFences) {
   const std::string topic = UniqueName("txtimeout");
-  ASSERT_TRUE(broker->CreateTopic(topic, 1).ok());
-  KafkaPtr p = MakeTxnProducer(*broker, UniqueName("tx"),
+  ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
+  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"),
                                {{"transaction.timeout.ms", "1500"}});
   ASSERT_TXN_OK(rd_kafka_init_transactions(p.get(), 10000));
   ASSERT_TXN_OK(rd_kafka_begin_transaction(p.get()));
   ProduceSync(p.get(), topic, 0, "never-committed");
-  EXPECT_EQ(broker->LastStableOffset(topic, 0), 0);
+  EXPECT_EQ(broker_->LastStableOffset(topic, 0), 0);
   bool aborted = PollUntil(
       [&] {
-        return broker->LastStableOffset(topic, 0) == 2 &&
-               broker->HighWatermark(topic, 0) == 2;
+        return broker_->LastStableOffset(topic, 0) == 2 &&
+               broker_->HighWatermark(topic, 0) == 2;
       },
       [&] { rd_kafka_poll(p.get(), 50); }, seconds(10));
   ASSERT_TRUE(aborted) << "broker did not abort the timed-out transaction";
@@ -279,18 +270,36 @@ TEST(TxnTest, TransactionTimeoutAbortsAndFences) {
   rd_kafka_error_t* err = rd_kafka_commit_transaction(p.get(), 10000);
   ASSERT_NE(err, nullptr) << "commit after timeout must fail";
   rd_kafka_error_destroy(err);
-  EXPECT_TRUE(ReadAll(*broker, topic, 1, "read_committed").empty());
-  EXPECT_EQ(ReadAll(*broker, topic, 1, "read_uncommitted"),
+  EXPECT_TRUE(ReadAll(*broker_, topic, 1, "read_committed").empty());
+  EXPECT_EQ(ReadAll(*broker_, topic, 1, "read_uncommitted"),
             (std::vector<std::string>{"never-committed"}));
 }
 
-TEST(TxnTest, InitRejectsTooLargeTransactionTimeout) {
+// Both brokers' default transaction.max.timeout.ms is 900000 (15 min): a
+// larger transaction.timeout.ms is refused by InitProducerId
+// (INVALID_TRANSACTION_TIMEOUT).
+TEST_P(TxnTest, InitRejectsTooLargeTransactionTimeout) {
+  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"),
+                               {{"transaction.timeout.ms", "900001"}});
+  rd_kafka_error_t* err = rd_kafka_init_transactions(p.get(), 5000);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(rd_kafka_error_code(err), RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT)
+      << rd_kafka_error_string(err);
+  rd_kafka_error_destroy(err);
+}
+
+INSTANTIATE_FOR_BOTH_BROKERS(TxnTest);
+
+// devbroker's --transaction-timeout-max-ms (Kafka: transaction.max.timeout.ms,
+// a broker setting the shared Kafka broker of the suite keeps at its default).
+TEST(TxnDevbrokerOnlyTest, InitRejectsTransactionTimeoutAboveTheConfiguredMax) {
   BrokerOptions options;
   options.transaction_timeout_max_ms = 5000;
   auto broker = StartBroker(options);
   ASSERT_NE(broker, nullptr);
-  KafkaPtr p = MakeTxnProducer(*broker, UniqueName("tx"),
-                               {{"transaction.timeout.ms", "60000"}});
+  KafkaPtr p = MakeProducer(broker->bootstrap_servers(),
+                            {{"transactional.id", UniqueName("tx")},
+                             {"transaction.timeout.ms", "60000"}});
   rd_kafka_error_t* err = rd_kafka_init_transactions(p.get(), 5000);
   ASSERT_NE(err, nullptr);
   rd_kafka_error_destroy(err);

@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 
+#include "conformance.h"
 #include "test_util.h"
 
 namespace devbroker::testing {
@@ -39,17 +40,17 @@ std::string TxnErrorString(rd_kafka_error_t* error) {
     ASSERT_TRUE(txn_err__.empty()) << #expr << ": " << txn_err__; \
   } while (0)
 
-class ZombieFencingTest : public ::testing::Test {
+class ZombieFencingTest : public BrokerTest {
  protected:
   void SetUp() override {
-    broker_ = StartBroker();
-    ASSERT_NE(broker_, nullptr);
+    BrokerTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     in_ = UniqueName("zin");
     out_ = UniqueName("zout");
     group_ = UniqueName("zgroup");
     ASSERT_TRUE(broker_->CreateTopic(in_, kPartitions).ok());
     ASSERT_TRUE(broker_->CreateTopic(out_, kPartitions).ok());
-    KafkaPtr plain = MakeProducer(broker_->bootstrap_servers());
+    KafkaPtr plain = MakeProducer(broker_->bootstrap());
     for (int p = 0; p < kPartitions; ++p) {
       for (int i = 0; i < kPerPartition; ++i) {
         std::string value = "p" + std::to_string(p) + "-" + std::to_string(i);
@@ -66,7 +67,7 @@ class ZombieFencingTest : public ::testing::Test {
                      {"isolation.level", "read_committed"},
                      {"enable.partition.eof", "true"}};
     conf.insert(conf.end(), extra.begin(), extra.end());
-    KafkaPtr c = MakeConsumer(broker_->bootstrap_servers(), conf);
+    KafkaPtr c = MakeConsumer(broker_->bootstrap(), conf);
     rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, in_.c_str(), RD_KAFKA_PARTITION_UA);
     EXPECT_EQ(rd_kafka_subscribe(c.get(), sub), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -75,7 +76,7 @@ class ZombieFencingTest : public ::testing::Test {
   }
 
   KafkaPtr TxnProducer(const std::string& txn_id) {
-    KafkaPtr p = MakeProducer(broker_->bootstrap_servers(),
+    KafkaPtr p = MakeProducer(broker_->bootstrap(),
                               {{"transactional.id", txn_id}, {"transaction.timeout.ms", "60000"}});
     rd_kafka_error_t* e = rd_kafka_init_transactions(p.get(), 10000);
     EXPECT_EQ(e, nullptr) << TxnErrorString(e);
@@ -130,7 +131,7 @@ class ZombieFencingTest : public ::testing::Test {
   // Sorted values of out_ as a read_committed consumer sees them.
   std::vector<std::string> CommittedOutputs() {
     KafkaPtr c =
-        MakeConsumer(broker_->bootstrap_servers(), {{"isolation.level", "read_committed"}});
+        MakeConsumer(broker_->bootstrap(), {{"isolation.level", "read_committed"}});
     AssignFromBeginning(c.get(), out_, kPartitions);
     bool end = false;
     std::vector<std::string> values = Values(ConsumeToEnd(c.get(), kPartitions, seconds(10), &end));
@@ -142,7 +143,7 @@ class ZombieFencingTest : public ::testing::Test {
   // The group's committed offsets (read_uncommitted: no wait for pending
   // transactional offsets), -1 where none.
   std::vector<int64_t> CommittedOffsets() {
-    KafkaPtr c = MakeConsumer(broker_->bootstrap_servers(),
+    KafkaPtr c = MakeConsumer(broker_->bootstrap(),
                               {{"group.id", group_}, {"isolation.level", "read_uncommitted"}});
     rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(kPartitions);
     for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(l, in_.c_str(), p);
@@ -156,7 +157,6 @@ class ZombieFencingTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<Broker> broker_;
   std::string in_, out_, group_;
   std::vector<std::string> inputs_;  // Sorted.
 };
@@ -167,8 +167,8 @@ class ZombieFencingTest : public ::testing::Test {
 // SIGCONT, A sends its offsets (with the group metadata its client still
 // has) and commits: the broker must reject the offsets, so A's transaction
 // is aborted and every input is answered exactly once, by B.
-TEST_F(ZombieFencingTest, PausedMemberCannotCommitItsTransactionAfterTakeover) {
-  auto zombie = ChildProcess::Spawn({DEVBROKER_TEST_EOS_MEMBER_BIN, broker_->bootstrap_servers(),
+TEST_P(ZombieFencingTest, PausedMemberCannotCommitItsTransactionAfterTakeover) {
+  auto zombie = ChildProcess::Spawn({DEVBROKER_TEST_EOS_MEMBER_BIN, broker_->bootstrap(),
                                      group_, in_, out_, UniqueName("tx-zombie"), "2000"},
                                     /*capture_stdout=*/true, /*pipe_stdin=*/true);
   ASSERT_NE(zombie, nullptr);
@@ -215,7 +215,7 @@ TEST_F(ZombieFencingTest, PausedMemberCannotCommitItsTransactionAfterTakeover) {
 // rebalance but sends the group metadata of the generation it processed in.
 // The stale generation fails the transaction (abortable); with the current
 // metadata the retry commits.
-TEST_F(ZombieFencingTest, StaleGenerationMetadataMakesTheTransactionAbortable) {
+TEST_P(ZombieFencingTest, StaleGenerationMetadataMakesTheTransactionAbortable) {
   KafkaPtr a = Member();
   KafkaPtr a_producer = TxnProducer(UniqueName("tx-a"));
   ASSERT_TRUE(PollUntil([&] { return AssignedCount(a.get()) == kPartitions; },
@@ -270,7 +270,7 @@ TEST_F(ZombieFencingTest, StaleGenerationMetadataMakesTheTransactionAbortable) {
 // Offsets sent with the metadata of a member that has left the group (its
 // partitions now belong to B) are rejected with UNKNOWN_MEMBER_ID, and B's
 // committed offsets stay.
-TEST_F(ZombieFencingTest, DepartedMembersMetadataCannotCommitOffsets) {
+TEST_P(ZombieFencingTest, DepartedMembersMetadataCannotCommitOffsets) {
   KafkaPtr a = Member();
   ASSERT_TRUE(PollUntil([&] { return AssignedCount(a.get()) == kPartitions; },
                         [&] { PollOnce(a.get()); }, seconds(30)));
@@ -306,6 +306,8 @@ TEST_F(ZombieFencingTest, DepartedMembersMetadataCannotCommitOffsets) {
   EXPECT_EQ(CommittedOffsets(), std::vector<int64_t>(kPartitions, 7));
   EXPECT_TRUE(CommittedOutputs().empty());
 }
+
+INSTANTIATE_FOR_BOTH_BROKERS(ZombieFencingTest);
 
 }  // namespace
 }  // namespace devbroker::testing

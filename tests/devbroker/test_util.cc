@@ -178,8 +178,13 @@ std::vector<std::string> Values(const std::vector<Record>& records) {
 
 std::string UniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
-  return prefix + "-" + std::to_string(getpid()) + "-" +
-         std::to_string(counter.fetch_add(1));
+  // The pid and the start time: names stay unique on a broker shared by
+  // many test processes (the conformance suite's Apache Kafka).
+  static const std::string process = std::to_string(getpid()) + "-" +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count() % 100000000);
+  return prefix + "-" + process + "-" + std::to_string(counter.fetch_add(1));
 }
 
 std::unique_ptr<ChildProcess> ChildProcess::Spawn(

@@ -25,11 +25,11 @@
 #include <set>
 #include <sstream>
 
-#include "devbroker/broker.h"
 #include "fault_injection.h"
 #include "runtime_test_util.h"
 #include "streams/runtime/kafka_streams.h"
 #include "streams/stream_task.h"
+#include "support/test_broker.h"
 
 namespace streams::runtime {
 namespace {
@@ -46,12 +46,11 @@ using testing::TempDir;
 using testing::TopicClient;
 using testing::WaitFor;
 
-constexpr int kPartitions = 4;
-constexpr char kApp[] = "count-app";
-constexpr char kInput[] = "input";
-constexpr char kOutput[] = "output";
+using test_support::BrokerKind;
+using test_support::TestBroker;
+using test_support::TestScopedName;
 
-std::string Changelog() { return Topology::ChangelogTopic(kApp, "counts"); }
+constexpr int kPartitions = 4;
 
 // Faults injected into the count processor, keyed by input value; each fires
 // the first time its value is processed (by any task of any instance).
@@ -244,26 +243,34 @@ class LogCapture {
   std::string text() { return InstallLogCapture().Text(); }
 };
 
-class KafkaStreamsDevBrokerTest : public ::testing::Test {
+// Parameterized by the broker: devbroker (a new in-process broker per test) or
+// Apache Kafka (one broker shared by the tests of the process: each test has
+// its own application id and topics, all named after the test).
+class KafkaStreamsDevBrokerTest : public ::testing::TestWithParam<BrokerKind> {
  protected:
   void SetUp() override {
     InstallLogCapture();  // Before any thread logs.
     devbroker::BrokerOptions options;
     options.log_level = std::getenv("DEVBROKER_TEST_LOG") != nullptr ? "info" : "warn";
     // Topics exist only when created: a changelog cannot appear by accident
-    // (librdkafka's producer metadata requests allow auto-creation).
+    // (librdkafka's producer metadata requests allow auto-creation). The
+    // shared Kafka broker runs with auto.create.topics.enable=false.
     options.auto_create_topics = false;
-    broker_ = std::make_unique<devbroker::Broker>(options);
-    devbroker::Status started = broker_->Start();
-    ASSERT_TRUE(started.ok()) << started.message();
-    client_ = std::make_unique<TopicClient>(broker_->bootstrap_servers());
-    for (const char* topic : {kInput, kOutput, "input.dlq"}) {
-      devbroker::Status created = broker_->CreateTopic(topic, kPartitions);
+    ACQUIRE_TEST_BROKER_OR_SKIP(GetParam(), options, owned_broker_, broker_);
+    app_ = TestScopedName("app");
+    in_ = app_ + "-input";
+    out_ = app_ + "-output";
+    dlq_ = in_ + ".dlq";
+    client_ = std::make_unique<TopicClient>(broker_->bootstrap());
+    for (const std::string& topic : {in_, out_, dlq_}) {
+      Status created = broker_->CreateTopic(topic, kPartitions);
       ASSERT_TRUE(created.ok()) << created.message();
     }
-    topology_ = testing::BuildCountTopology(kInput, kOutput, faults_.Options());
+    topology_ = testing::BuildCountTopology(in_, out_, faults_.Options());
     ASSERT_NE(topology_, nullptr);
   }
+
+  std::string Changelog() const { return Topology::ChangelogTopic(app_, "counts"); }
 
   void TearDown() override {
     faults_.Release();  // Never leave a stream thread blocked.
@@ -271,7 +278,7 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
 
   StreamsConfig Config(const std::string& state_dir, const std::string& instance,
                        const std::map<std::string, std::string>& extra = {}) {
-    return testing::TestConfig(kApp, broker_->bootstrap_servers(), state_dir, instance,
+    return testing::TestConfig(app_, broker_->bootstrap(), state_dir, instance,
                                ProcessingGuarantee::kExactlyOnceV2, extra);
   }
 
@@ -280,7 +287,7 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
     return testing::MakeStreams(*topology_, std::move(config), std::move(registry));
   }
 
-  void Produce(int n, int keys) { client_->Produce(kInput, kPartitions, input_.Next(n, keys)); }
+  void Produce(int n, int keys) { client_->Produce(in_, kPartitions, input_.Next(n, keys)); }
 
   std::vector<ConsumedRecord> ReadCommitted(const std::string& topic) {
     return client_->ReadAll(topic, kPartitions, "read_committed");
@@ -296,15 +303,15 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
     std::map<int32_t, std::pair<int64_t, std::string>> out;
     char errstr[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", broker_->bootstrap_servers().c_str(), errstr,
+    rd_kafka_conf_set(conf, "bootstrap.servers", broker_->bootstrap().c_str(), errstr,
                       sizeof(errstr));
-    rd_kafka_conf_set(conf, "group.id", kApp, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", app_.c_str(), errstr, sizeof(errstr));
     rd_kafka_conf_set_log_cb(conf, testing::QuietLogger);
     rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     EXPECT_NE(consumer, nullptr) << errstr;
     if (consumer == nullptr) return out;
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(kPartitions);
-    for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, kInput, p);
+    for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, in_.c_str(), p);
     rd_kafka_resp_err_t err = rd_kafka_committed(consumer, list, 10000);
     EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
     for (int i = 0; i < list->cnt; ++i) {
@@ -327,7 +334,7 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
 
   std::map<int32_t, int64_t> InputEnds() {
     std::map<int32_t, int64_t> out;
-    for (int p = 0; p < kPartitions; ++p) out[p] = broker_->HighWatermark(kInput, p);
+    for (int p = 0; p < kPartitions; ++p) out[p] = broker_->HighWatermark(in_, p);
     return out;
   }
 
@@ -335,13 +342,18 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
   // committed changelog that never repeats or goes back, and the group's
   // offsets at the end of the input.
   void ExpectExactlyOnceResult() {
-    ExpectExactlyOnceOutput(ReadCommitted(kOutput), input_);
+    ExpectExactlyOnceOutput(ReadCommitted(out_), input_);
     ExpectCommittedChangelog(ReadCommitted(Changelog()), input_.expected);
     EXPECT_EQ(GroupOffsets(), InputEnds());
   }
 
   FaultInjector faults_;
-  std::unique_ptr<devbroker::Broker> broker_;
+  std::unique_ptr<TestBroker> owned_broker_;  // devbroker only
+  TestBroker* broker_ = nullptr;
+  std::string app_;
+  std::string in_;
+  std::string out_;
+  std::string dlq_;
   std::unique_ptr<TopicClient> client_;
   std::unique_ptr<Topology> topology_;
   CountInput input_;
@@ -349,7 +361,7 @@ class KafkaStreamsDevBrokerTest : public ::testing::Test {
 
 // (a) Processor errors abort the cycle after its outputs reached the broker;
 // read_committed readers see each input's output exactly once.
-TEST_F(KafkaStreamsDevBrokerTest, InjectedAbortsLeaveExactlyOnceCommittedOutput) {
+TEST_P(KafkaStreamsDevBrokerTest, InjectedAbortsLeaveExactlyOnceCommittedOutput) {
   const std::vector<std::string> failing = {"v150", "v700", "v1111", "v1500", "v1999"};
   for (const auto& v : failing) faults_.FailOnce(v, milliseconds(100));
   TempDir dir;
@@ -370,7 +382,7 @@ TEST_F(KafkaStreamsDevBrokerTest, InjectedAbortsLeaveExactlyOnceCommittedOutput)
   EXPECT_EQ(stats.records_processed, 2000u);  // Committed cycles only.
   // The aborted outputs are in the log (each failing record's own output was
   // delivered before the failure) but hidden from read_committed readers.
-  EXPECT_GE(ReadUncommitted(kOutput).size(), 2000u + failing.size());
+  EXPECT_GE(ReadUncommitted(out_).size(), 2000u + failing.size());
   ExpectExactlyOnceResult();
   EXPECT_EQ(ReadCounts(config, *topology_, kPartitions), input_.expected);
 }
@@ -378,7 +390,7 @@ TEST_F(KafkaStreamsDevBrokerTest, InjectedAbortsLeaveExactlyOnceCommittedOutput)
 // (a) A cycle that outlives transaction.timeout.ms is aborted by the broker,
 // which fences the producer: the thread re-creates it, rejoins, and the
 // committed output is still exactly once.
-TEST_F(KafkaStreamsDevBrokerTest, TransactionTimedOutByTheBrokerIsRecovered) {
+TEST_P(KafkaStreamsDevBrokerTest, TransactionTimedOutByTheBrokerIsRecovered) {
   faults_.StallOnce("v300", milliseconds(3500));
   TempDir dir;
   StreamsConfig config = Config(dir.path(), "i1", {{"transaction.timeout.ms", "2000"}});
@@ -400,16 +412,18 @@ TEST_F(KafkaStreamsDevBrokerTest, TransactionTimedOutByTheBrokerIsRecovered) {
 // (b) Missing changelog topics are created at Start with the source partition
 // count (6 here: not the broker's default of 4) and cleanup.policy=compact;
 // missing output and dead-letter topics are created with the same count.
-TEST_F(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
-  constexpr char kWideApp[] = "wide-app";
-  ASSERT_TRUE(broker_->CreateTopic("wide-input", 6).ok());
-  auto topology = testing::BuildCountTopology("wide-input", "wide-output");
+TEST_P(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
+  const std::string kWideApp = TestScopedName("wide-app");
+  const std::string wide_input = kWideApp + "-input";
+  const std::string wide_output = kWideApp + "-output";
+  ASSERT_TRUE(broker_->CreateTopic(wide_input, 6).ok());
+  auto topology = testing::BuildCountTopology(wide_input, wide_output);
   const std::string changelog = Topology::ChangelogTopic(kWideApp, "counts");
   ASSERT_EQ(client_->PartitionCounts().count(changelog), 0u);
 
   TempDir dir;
   auto streams = testing::MakeStreams(
-      *topology, testing::TestConfig(kWideApp, broker_->bootstrap_servers(), dir.path(), "i1",
+      *topology, testing::TestConfig(kWideApp, broker_->bootstrap(), dir.path(), "i1",
                                      ProcessingGuarantee::kExactlyOnceV2));
   std::string log;
   {
@@ -417,21 +431,32 @@ TEST_F(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
     ASSERT_TRUE(streams->Start().ok());
     log = capture.text();
   }
-  auto counts = client_->PartitionCounts();
+  // Apache Kafka answers CreateTopics once the controller has the topic; the
+  // broker's metadata may show it a moment later (devbroker: at once; see
+  // "Differences from Apache Kafka" in src/devbroker/README.md).
+  std::map<std::string, int32_t> counts;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        counts = client_->PartitionCounts();
+        return counts.count(changelog) + counts.count(wide_output) +
+                   counts.count(wide_input + ".dlq") == 3;
+      },
+      seconds(10)));
   ASSERT_EQ(counts.count(changelog), 1u);
   EXPECT_EQ(counts[changelog], 6);
-  for (const char* created : {"wide-output", "wide-input.dlq"}) {
+  for (const std::string& created : {wide_output, wide_input + ".dlq"}) {
     ASSERT_EQ(counts.count(created), 1u) << created;
     EXPECT_EQ(counts[created], 6) << created;
   }
   // devbroker does not keep topic configs (no DescribeConfigs): the config
-  // sent with CreateTopics is checked in the runtime's log line.
+  // sent with CreateTopics is checked in the runtime's log line (on both
+  // brokers).
   EXPECT_THAT(log, HasSubstr("creating changelog topic " + changelog +
                              " (6 partitions, replication factor 1, cleanup.policy=compact, "
                              "message.timestamp.type=CreateTime)"));
 
   // The created changelog is usable: records flow and restore works.
-  client_->Produce("wide-input", 6, {{"a", "1"}, {"b", "2"}, {"a", "3"}});
+  client_->Produce(wide_input, 6, {{"a", "1"}, {"b", "2"}, {"a", "3"}});
   ASSERT_TRUE(WaitFor([&] { return streams->stats().records_processed >= 3; }, seconds(30)));
   ASSERT_TRUE(streams->Stop().ok());
   std::map<std::string, int64_t> last;
@@ -443,7 +468,7 @@ TEST_F(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
 
   // A second start finds the topic and creates nothing.
   auto again = testing::MakeStreams(
-      *topology, testing::TestConfig(kWideApp, broker_->bootstrap_servers(), dir.path(), "i1",
+      *topology, testing::TestConfig(kWideApp, broker_->bootstrap(), dir.path(), "i1",
                                      ProcessingGuarantee::kExactlyOnceV2));
   {
     LogCapture capture;
@@ -454,7 +479,7 @@ TEST_F(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
 }
 
 // (b) An existing changelog with fewer partitions than the sources is an error.
-TEST_F(KafkaStreamsDevBrokerTest, ChangelogWithTooFewPartitionsFailsStart) {
+TEST_P(KafkaStreamsDevBrokerTest, ChangelogWithTooFewPartitionsFailsStart) {
   ASSERT_TRUE(broker_->CreateTopic(Changelog(), 2).ok());
   TempDir dir;
   auto streams = MakeStreams(Config(dir.path(), "i1"));
@@ -467,7 +492,7 @@ TEST_F(KafkaStreamsDevBrokerTest, ChangelogWithTooFewPartitionsFailsStart) {
 // (c) B alone processes, A joins and takes half of the tasks, A stops: B takes
 // them back, restores only what A added to their changelogs (its checkpoint
 // still covers the rest), resumes from A's transactional offsets.
-TEST_F(KafkaStreamsDevBrokerTest, TakeoverAfterGracefulStopResumesFromTransactionalOffsets) {
+TEST_P(KafkaStreamsDevBrokerTest, TakeoverAfterGracefulStopResumesFromTransactionalOffsets) {
   TempDir dir_a;
   TempDir dir_b;
   StreamsConfig config_a = Config(dir_a.path(), "a");
@@ -528,7 +553,7 @@ TEST_F(KafkaStreamsDevBrokerTest, TakeoverAfterGracefulStopResumesFromTransactio
 // takes over with a full restore of A's tasks; A comes back empty, gets its
 // tasks back, restores them entirely from the changelog and resumes from the
 // committed offsets.
-TEST_F(KafkaStreamsDevBrokerTest, TakeoverWithoutLocalStateRestoresFromTheChangelog) {
+TEST_P(KafkaStreamsDevBrokerTest, TakeoverWithoutLocalStateRestoresFromTheChangelog) {
   TempDir dir_a;
   TempDir dir_b;
   StreamsConfig config_a = Config(dir_a.path(), "a");
@@ -601,7 +626,7 @@ TEST_F(KafkaStreamsDevBrokerTest, TakeoverWithoutLocalStateRestoresFromTheChange
 // A's tasks restored from the changelog; the broker aborts A's transaction
 // when it times out. When A wakes up it must neither commit nor keep its
 // tasks: it is fenced, recovers and rejoins. Committed output: exactly once.
-TEST_F(KafkaStreamsDevBrokerTest, HungInstanceIsReplacedAndItsTransactionAborted) {
+TEST_P(KafkaStreamsDevBrokerTest, HungInstanceIsReplacedAndItsTransactionAborted) {
   TempDir dir_a;
   TempDir dir_b;
   StreamsConfig config_a = Config(dir_a.path(), "a",
@@ -645,7 +670,7 @@ TEST_F(KafkaStreamsDevBrokerTest, HungInstanceIsReplacedAndItsTransactionAborted
   ASSERT_TRUE(WaitFor(
       [&] {
         for (int p = 0; p < kPartitions; ++p) {
-          if (broker_->LastStableOffset(kOutput, p) < broker_->HighWatermark(kOutput, p)) {
+          if (broker_->LastStableOffset(out_, p) < broker_->HighWatermark(out_, p)) {
             return false;
           }
         }
@@ -671,7 +696,7 @@ TEST_F(KafkaStreamsDevBrokerTest, HungInstanceIsReplacedAndItsTransactionAborted
   ASSERT_TRUE(a->Stop().ok());
   ASSERT_TRUE(b->Stop().ok());
   EXPECT_EQ(Processed({a.get(), b.get()}), 2500u);
-  EXPECT_GT(ReadUncommitted(kOutput).size(), ReadCommitted(kOutput).size());
+  EXPECT_GT(ReadUncommitted(out_).size(), ReadCommitted(out_).size());
   ExpectExactlyOnceResult();
 }
 
@@ -680,7 +705,7 @@ TEST_F(KafkaStreamsDevBrokerTest, HungInstanceIsReplacedAndItsTransactionAborted
 // restarting instance whose checkpoint is beyond that offset must keep (or
 // restore) every committed change: committed records after the open
 // transaction are part of its state.
-TEST_F(KafkaStreamsDevBrokerTest, OpenTransactionOnTheChangelogDoesNotLoseCommittedState) {
+TEST_P(KafkaStreamsDevBrokerTest, OpenTransactionOnTheChangelogDoesNotLoseCommittedState) {
   TempDir dir;
   StreamsConfig config = Config(dir.path(), "b");
   auto streams = MakeStreams(config);
@@ -691,9 +716,10 @@ TEST_F(KafkaStreamsDevBrokerTest, OpenTransactionOnTheChangelogDoesNotLoseCommit
   // A zombie's transaction, open on changelog partition 0.
   char errstr[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", broker_->bootstrap_servers().c_str(), errstr,
+  rd_kafka_conf_set(conf, "bootstrap.servers", broker_->bootstrap().c_str(), errstr,
                     sizeof(errstr));
-  rd_kafka_conf_set(conf, "transactional.id", "zombie-of-count-app", errstr, sizeof(errstr));
+  const std::string zombie_id = TestScopedName("zombie");
+  rd_kafka_conf_set(conf, "transactional.id", zombie_id.c_str(), errstr, sizeof(errstr));
   rd_kafka_conf_set(conf, "transaction.timeout.ms", "60000", errstr, sizeof(errstr));
   rd_kafka_conf_set_log_cb(conf, testing::QuietLogger);
   std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> zombie(
@@ -739,7 +765,7 @@ TEST_F(KafkaStreamsDevBrokerTest, OpenTransactionOnTheChangelogDoesNotLoseCommit
 // with outputs on the broker: that transaction is aborted, the first detects
 // the fatal error and closes its tasks dirty, and the committed output stays
 // exactly once.
-TEST_F(KafkaStreamsDevBrokerTest, ZombieIsFencedByItsSuccessor) {
+TEST_P(KafkaStreamsDevBrokerTest, ZombieIsFencedByItsSuccessor) {
   TempDir dir_x;
   TempDir dir_y;
   StreamsConfig config_x = Config(dir_x.path(), "z");
@@ -757,7 +783,7 @@ TEST_F(KafkaStreamsDevBrokerTest, ZombieIsFencedByItsSuccessor) {
   ASSERT_TRUE(WaitFor(
       [&] {
         for (int p = 0; p < kPartitions; ++p) {
-          if (broker_->LastStableOffset(kOutput, p) < broker_->HighWatermark(kOutput, p)) {
+          if (broker_->LastStableOffset(out_, p) < broker_->HighWatermark(out_, p)) {
             open_partition = p;
             return true;
           }
@@ -772,8 +798,8 @@ TEST_F(KafkaStreamsDevBrokerTest, ZombieIsFencedByItsSuccessor) {
   ASSERT_TRUE(y->Start().ok());
   ASSERT_TRUE(WaitFor(
       [&] {
-        return broker_->LastStableOffset(kOutput, open_partition) ==
-               broker_->HighWatermark(kOutput, open_partition);
+        return broker_->LastStableOffset(out_, open_partition) ==
+               broker_->HighWatermark(out_, open_partition);
       },
       seconds(20)));
   faults_.Release();
@@ -786,7 +812,7 @@ TEST_F(KafkaStreamsDevBrokerTest, ZombieIsFencedByItsSuccessor) {
   ASSERT_TRUE(y->Stop().ok());
   EXPECT_EQ(Processed({x.get(), y.get()}), 2000u);
   // X's aborted outputs are in the log, hidden from read_committed readers.
-  EXPECT_GT(ReadUncommitted(kOutput).size(), ReadCommitted(kOutput).size());
+  EXPECT_GT(ReadUncommitted(out_).size(), ReadCommitted(out_).size());
   ExpectExactlyOnceResult();
   // X's local state never holds more than was committed.
   for (const auto& [key, count] : ReadCounts(config_x, *topology_, kPartitions)) {
@@ -796,7 +822,7 @@ TEST_F(KafkaStreamsDevBrokerTest, ZombieIsFencedByItsSuccessor) {
 
 // (e) A clean restart with the same state directory restores nothing and
 // resumes from the committed offsets (no record processed twice).
-TEST_F(KafkaStreamsDevBrokerTest, CleanRestartRestoresNothingAndResumes) {
+TEST_P(KafkaStreamsDevBrokerTest, CleanRestartRestoresNothingAndResumes) {
   TempDir dir;
   StreamsConfig config = Config(dir.path(), "i1");
   Produce(600, 20);
@@ -828,7 +854,7 @@ TEST_F(KafkaStreamsDevBrokerTest, CleanRestartRestoresNothingAndResumes) {
 // for good is dead-lettered; the cycle it failed in is replayed without it, so
 // its partial output (forwarded before the failure) is never committed, and
 // every other input still has exactly one output.
-TEST_F(KafkaStreamsDevBrokerTest, RecordFailingForGoodIsDeadLetteredAndTheRestIsExactlyOnce) {
+TEST_P(KafkaStreamsDevBrokerTest, RecordFailingForGoodIsDeadLetteredAndTheRestIsExactlyOnce) {
   const std::set<std::string> poison = {"v77", "v345", "v346"};
   for (const auto& v : poison) faults_.PoisonAlways(v);
   TempDir dir;
@@ -851,16 +877,16 @@ TEST_F(KafkaStreamsDevBrokerTest, RecordFailingForGoodIsDeadLetteredAndTheRestIs
       ++without.expected[key];
     }
   }
-  ExpectExactlyOnceOutput(ReadCommitted(kOutput), without);
+  ExpectExactlyOnceOutput(ReadCommitted(out_), without);
   ExpectCommittedChangelog(ReadCommitted(Changelog()), without.expected);
   std::set<std::string> dead;
-  for (const ConsumedRecord& r : ReadCommitted("input.dlq")) {
+  for (const ConsumedRecord& r : ReadCommitted(dlq_)) {
     dead.insert(r.value.value_or(""));
     std::map<std::string, std::string> headers;
     for (const Header& h : r.headers) headers[h.key] = h.value;
     EXPECT_EQ(headers[kDlqErrorClassHeader], "Corruption");
     EXPECT_THAT(headers[kDlqErrorHeader], HasSubstr("does not decode"));
-    EXPECT_EQ(headers[kDlqTopicHeader], kInput);
+    EXPECT_EQ(headers[kDlqTopicHeader], in_);
   }
   EXPECT_EQ(dead, poison);
   EXPECT_EQ(MetricValue(*registry, "streams_processing_exceptions_total", {{"action", "dead_letter"}}),
@@ -868,7 +894,7 @@ TEST_F(KafkaStreamsDevBrokerTest, RecordFailingForGoodIsDeadLetteredAndTheRestIs
 }
 
 // processing.exception.handler=fail: the instance stops with the error instead.
-TEST_F(KafkaStreamsDevBrokerTest, FailHandlerStopsTheInstanceOnARecordFailingForGood) {
+TEST_P(KafkaStreamsDevBrokerTest, FailHandlerStopsTheInstanceOnARecordFailingForGood) {
   faults_.PoisonAlways("v20");
   TempDir dir;
   auto streams = MakeStreams(Config(dir.path(), "i1", {{"processing.exception.handler", "fail"}}));
@@ -878,18 +904,18 @@ TEST_F(KafkaStreamsDevBrokerTest, FailHandlerStopsTheInstanceOnARecordFailingFor
   EXPECT_THAT(streams->error().message(), HasSubstr("does not decode"));
   EXPECT_THAT(streams->error().message(), HasSubstr("processing.exception.handler=fail"));
   ASSERT_TRUE(streams->Stop().ok() || streams->state() == KafkaStreams::State::kError);
-  EXPECT_TRUE(ReadCommitted("input.dlq").empty());
+  EXPECT_TRUE(ReadCommitted(dlq_).empty());
 }
 
 // The task's stream time is committed with the offsets (offset metadata) and
 // adopted by the next owner, so records at the end of the input that wrote
 // nothing to a changelog still count after a handover.
-TEST_F(KafkaStreamsDevBrokerTest, StreamTimeTravelsWithTheCommittedOffsets) {
+TEST_P(KafkaStreamsDevBrokerTest, StreamTimeTravelsWithTheCommittedOffsets) {
   testing::CountOptions options;
   options.echo_input = true;
   options.echo_stream_time = true;
   options.read_only_prefix = "r";
-  topology_ = testing::BuildCountTopology(kInput, kOutput, options);
+  topology_ = testing::BuildCountTopology(in_, out_, options);
   ASSERT_NE(topology_, nullptr);
   const std::string key = "key-0";
   const int32_t partition = DefaultPartitionForKey(key, kPartitions).value();
@@ -897,9 +923,9 @@ TEST_F(KafkaStreamsDevBrokerTest, StreamTimeTravelsWithTheCommittedOffsets) {
     TempDir dir;
     auto a = MakeStreams(Config(dir.path(), "a"));
     ASSERT_TRUE(a->Start().ok());
-    client_->Produce(kInput, kPartitions, {{key, "w1"}}, /*timestamp_ms=*/1000000);
+    client_->Produce(in_, kPartitions, {{key, "w1"}}, /*timestamp_ms=*/1000000);
     // Writes nothing: only the offsets' metadata can carry its timestamp.
-    client_->Produce(kInput, kPartitions, {{key, "r1"}}, /*timestamp_ms=*/9000000);
+    client_->Produce(in_, kPartitions, {{key, "r1"}}, /*timestamp_ms=*/9000000);
     ASSERT_TRUE(WaitFor([&] { return GroupOffsets()[partition] == 2; }, seconds(30)));
     ASSERT_TRUE(a->Stop().ok());
   }
@@ -911,11 +937,11 @@ TEST_F(KafkaStreamsDevBrokerTest, StreamTimeTravelsWithTheCommittedOffsets) {
   TempDir dir_b;
   auto b = MakeStreams(Config(dir_b.path(), "b"));
   ASSERT_TRUE(b->Start().ok());
-  client_->Produce(kInput, kPartitions, {{key, "r2"}}, /*timestamp_ms=*/2000000);
+  client_->Produce(in_, kPartitions, {{key, "r2"}}, /*timestamp_ms=*/2000000);
   ASSERT_TRUE(WaitFor([&] { return GroupOffsets()[partition] == 3; }, seconds(30)));
   ASSERT_TRUE(b->Stop().ok());
   std::vector<std::string> outputs;
-  for (const ConsumedRecord& r : ReadCommitted(kOutput)) outputs.push_back(r.value.value_or(""));
+  for (const ConsumedRecord& r : ReadCommitted(out_)) outputs.push_back(r.value.value_or(""));
   EXPECT_THAT(outputs, ::testing::ElementsAre("1|w1@1000000", "1|r1@9000000", "1|r2@9000000"));
 }
 
@@ -923,7 +949,7 @@ TEST_F(KafkaStreamsDevBrokerTest, StreamTimeTravelsWithTheCommittedOffsets) {
 // from its fetch position (the aborted records would never be processed
 // again while later offsets are committed past them): the thread closes its
 // tasks and rejoins, and every input still has exactly one committed output.
-TEST_F(KafkaStreamsDevBrokerTest, SeekFailureAfterAnAbortRejoinsInsteadOfSkippingInput) {
+TEST_P(KafkaStreamsDevBrokerTest, SeekFailureAfterAnAbortRejoinsInsteadOfSkippingInput) {
   TempDir dir;
   auto streams = MakeStreams(Config(dir.path(), "i1"));
   ASSERT_TRUE(streams->Start().ok());
@@ -941,6 +967,12 @@ TEST_F(KafkaStreamsDevBrokerTest, SeekFailureAfterAnAbortRejoinsInsteadOfSkippin
   ASSERT_TRUE(streams->Stop().ok());
   ExpectExactlyOnceResult();
 }
+
+INSTANTIATE_TEST_SUITE_P(Devbroker, KafkaStreamsDevBrokerTest,
+                         ::testing::Values(BrokerKind::kDevbroker),
+                         test_support::BrokerParamName);
+INSTANTIATE_TEST_SUITE_P(Kafka, KafkaStreamsDevBrokerTest, ::testing::Values(BrokerKind::kKafka),
+                         test_support::BrokerParamName);
 
 }  // namespace
 }  // namespace streams::runtime
