@@ -329,6 +329,7 @@ void StreamThread::Run() {
     // only drops its assignment.
     (void)rd_kafka_consumer_close(restore_consumer_.get());
     restore_consumer_.reset();
+    restore_assigned_.clear();
   }
   offsets_client_.reset();
   collector_.SetProducer(nullptr);
@@ -1303,19 +1304,51 @@ Result<bool> StreamThread::BeginRestore(Partition partition, TaskEntry& entry) {
 
 void StreamThread::ReassignRestoreConsumer() {
   if (!restore_consumer_) return;
-  std::map<TopicPartition, std::optional<Offset>> assignment;
-  for (const auto& [tp, rp] : restoring_) {
-    if (!rp.done) assignment.emplace(tp, Offset(rp.position));
+  // Incremental changes only: librdkafka 2.0.2 aborts the process
+  // (rd_kafka_assignment_partition_stopped: assert rktp_started) when a
+  // started partition is removed twice before its fetcher confirmed the first
+  // stop, which replacing the whole assignment (rd_kafka_assign) on two
+  // quick consecutive calls does. Each partition is now added once, when its
+  // restore starts, and removed once, when it is done or its task is gone.
+  std::map<TopicPartition, std::optional<Offset>> add;
+  std::map<TopicPartition, std::optional<Offset>> remove;
+  for (const TopicPartition& tp : restore_assigned_) {
+    auto it = restoring_.find(tp);
+    if (it == restoring_.end() || it->second.done || !it->second.assigned) {
+      remove.emplace(tp, std::nullopt);
+    }
   }
-  if (assignment.empty()) {
-    rd_kafka_assign(restore_consumer_.get(), nullptr);
-    return;
+  for (auto& [tp, rp] : restoring_) {
+    if (rp.done || rp.assigned) continue;
+    add.emplace(tp, Offset(rp.position));
   }
-  PartitionList list = MakePartitionList(assignment);
-  rd_kafka_resp_err_t err = rd_kafka_assign(restore_consumer_.get(), list.get());
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::error("[{}] assigning the restore consumer: {}", name_, rd_kafka_err2str(err));
-  }
+  const auto apply = [&](const std::map<TopicPartition, std::optional<Offset>>& partitions,
+                         bool assign) {
+    if (partitions.empty()) return;
+    PartitionList list = MakePartitionList(partitions);
+    rd_kafka_error_t* error = assign
+                                  ? rd_kafka_incremental_assign(restore_consumer_.get(), list.get())
+                                  : rd_kafka_incremental_unassign(restore_consumer_.get(), list.get());
+    if (error != nullptr) {
+      // Logged, not failed: a partition left assigned is only read and
+      // ignored (RestoreStep skips records of partitions not restoring); one
+      // not added leaves its task restoring, visible in restore metrics.
+      spdlog::error("[{}] {} the restore consumer: {}", name_, assign ? "assigning" : "unassigning",
+                    rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+      return;
+    }
+    for (const auto& [tp, offset] : partitions) {
+      if (assign) {
+        restore_assigned_.insert(tp);
+        restoring_.at(tp).assigned = true;
+      } else {
+        restore_assigned_.erase(tp);
+      }
+    }
+  };
+  apply(remove, /*assign=*/false);
+  apply(add, /*assign=*/true);
 }
 
 void StreamThread::RestoreStep(milliseconds timeout) {

@@ -119,6 +119,8 @@ class StreamThread {
     int64_t end = 0;       // High watermark at restore start.
     int64_t position = 0;  // Next offset to read.
     bool done = false;
+    // Added to the restore consumer's assignment (ReassignRestoreConsumer).
+    bool assigned = false;
     std::vector<state::ChangelogRecord> batch;
   };
 
@@ -246,6 +248,8 @@ class StreamThread {
 
   std::map<Partition, TaskEntry> tasks_;
   std::map<TopicPartition, RestorePartition> restoring_;
+  // The restore consumer's current assignment.
+  std::set<TopicPartition> restore_assigned_;
   // Input positions: as of the last commit (or assignment), and as processed.
   std::map<TopicPartition, Offset> committed_positions_;
   std::map<TopicPartition, Offset> positions_;
