@@ -23,7 +23,15 @@ constexpr std::string_view kStreamsOnlyKeys[] = {
     "num.stream.threads",    "state.dir",                "instance.id",
     "dead.letter.topic",     "replication.factor",       "statestore.cache.max.bytes",
     "state.write.buffer.bytes", "transaction.timeout.ms", "poll.ms",
-    "restore.batch.records", "max.poll.records"};
+    "restore.batch.records", "max.poll.records",         "offsets.lookup.timeout.ms",
+    "processing.exception.handler"};
+
+bool IsStreamsOnly(std::string_view key) {
+  for (std::string_view k : kStreamsOnlyKeys) {
+    if (k == key) return true;
+  }
+  return false;
+}
 
 bool IsBuiltin(std::string_view key) {
   return key == "bootstrap.servers" || key == "application.id" || key == "auto.offset.reset";
@@ -178,6 +186,8 @@ std::string DescribeSinkConfig(const SinkConfig& config) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
+    // The runtime's keys that payments-sink refuses are not its settings.
+    if (IsStreamsOnly(line.substr(0, line.find(" = ")))) continue;
     if (line.rfind("sink.database.url = ", 0) == 0) {
       line = "sink.database.url = " + RedactUri(config.database_url) + " (" +
              config.raw.Origin("sink.database.url").value_or("default") + ")";
