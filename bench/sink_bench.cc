@@ -60,7 +60,8 @@ std::vector<streams::ConsumedRecord> MakeRecords(int n, uint64_t seed) {
     c.set_source_partition(static_cast<int>(rng() % 8));
     c.set_source_offset(i);
     c.set_fraud_score(0.1);
-    if (!approved.empty() && static_cast<int>(rng() % 100) < g_refund_percent) {  // Refunds of earlier payments.
+    if (!approved.empty() &&
+        static_cast<int>(rng() % 100) < g_refund_percent) {  // Refunds of earlier payments.
       const PaymentConfirmation& p = approved[rng() % approved.size()];
       c.set_customer_id(p.customer_id());
       c.set_merchant_id(p.merchant_id());
@@ -180,20 +181,26 @@ int main(int argc, char** argv) {
   std::string uri;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--rows") rows = std::atoi(argv[i + 1]);
-    else if (a == "--batch") batch = std::atoi(argv[i + 1]);
-    else if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (a == "--uri") uri = argv[i + 1];
-    else if (a == "--refunds") g_refund_percent = std::atoi(argv[i + 1]);
-    else if (a == "--prepare") g_prepare = std::atoi(argv[i + 1]) != 0;
+    if (a == "--rows")
+      rows = std::atoi(argv[i + 1]);
+    else if (a == "--batch")
+      batch = std::atoi(argv[i + 1]);
+    else if (a == "--rounds")
+      rounds = std::atoi(argv[i + 1]);
+    else if (a == "--uri")
+      uri = argv[i + 1];
+    else if (a == "--refunds")
+      g_refund_percent = std::atoi(argv[i + 1]);
+    else if (a == "--prepare")
+      g_prepare = std::atoi(argv[i + 1]) != 0;
   }
   std::string dir;
   if (uri.empty()) {
     int port = 26000 + getpid() % 2000;
     dir = (std::filesystem::temp_directory_path() / ("sink_bench_pg_" + std::to_string(getpid())))
               .string();
-    std::string cmd = std::string(PG_SERVER_SCRIPT) + " start " + dir + " " +
-                      std::to_string(port) + " >/dev/null";
+    std::string cmd = std::string(PG_SERVER_SCRIPT) + " start " + dir + " " + std::to_string(port) +
+                      " >/dev/null";
     if (std::system(cmd.c_str()) != 0) {
       std::fprintf(stderr, "sink_bench: cannot start PostgreSQL (%s)\n", cmd.c_str());
       return 1;
@@ -221,9 +228,10 @@ int main(int argc, char** argv) {
     std::printf("floor, full batches prepared         %10.0f rows/s\n", best_floor_prepared);
     std::printf("sink, outbox off (rows+balances+pos) %10.0f rows/s  %.2f of floor\n", best_plain,
                 best_plain / best_floor);
-    std::printf("sink, outbox on                      %10.0f rows/s  %.2f of floor (target >= 0.70),"
-                " %.2f of the prepared floor\n",
-                best_sink, best_sink / best_floor, best_sink / best_floor_prepared);
+    std::printf(
+        "sink, outbox on                      %10.0f rows/s  %.2f of floor (target >= 0.70),"
+        " %.2f of the prepared floor\n",
+        best_sink, best_sink / best_floor, best_sink / best_floor_prepared);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sink_bench: %s\n", e.what());
     rc = 1;

@@ -22,8 +22,7 @@ Status SetAll(rd_kafka_conf_t* conf, const std::map<std::string, std::string>& p
               const char* client) {
   char err[512];
   for (const auto& [key, value] : properties) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
       return Status::InvalidArgument(std::string(client) + " property '" + key + "': " + err);
     }
   }
@@ -129,12 +128,11 @@ void SinkRunner::RebalanceTrampoline(rd_kafka_t*, rd_kafka_resp_err_t err,
   static_cast<SinkRunner*>(opaque)->OnRebalance(err, partitions);
 }
 
-void SinkRunner::OnRebalance(rd_kafka_resp_err_t err,
-                             rd_kafka_topic_partition_list_t* partitions) {
+void SinkRunner::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
   std::vector<TopicPartition> tps;
   for (int i = 0; i < partitions->cnt; ++i) {
-    tps.push_back(TopicPartition{partitions->elems[i].topic,
-                                 Partition(partitions->elems[i].partition)});
+    tps.push_back(
+        TopicPartition{partitions->elems[i].topic, Partition(partitions->elems[i].partition)});
   }
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     spdlog::info("sink: assigned {} partitions", tps.size());
@@ -167,13 +165,12 @@ void SinkRunner::Reassign() {
   PartitionList closed(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
   PartitionList flowing(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
   for (const auto& [tp, state] : partitions_) {
-    auto* elem = rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(),
-                                                   tp.partition.value());
+    auto* elem =
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition.value());
     if (state.open && (state.stored || state.next_fetch.value() > 0)) {
       elem->offset = state.next_fetch.value();
     } else {
-      elem->offset =
-          options_.start_from_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+      elem->offset = options_.start_from_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
     }
     rd_kafka_topic_partition_list_add(!state.open || paused_ ? closed.get() : flowing.get(),
                                       tp.topic.c_str(), tp.partition.value());
@@ -212,9 +209,9 @@ void SinkRunner::OpenPending(bool reassign_always) {
         state.stored = it == positions->end() ? std::nullopt : std::optional<Offset>(it->second);
         state.next_fetch = state.stored.value_or(Offset(0));
         spdlog::info("sink: {} starts at {}", tp.ToString(),
-                     state.stored ? std::to_string(state.stored->value())
-                                  : std::string(options_.start_from_earliest ? "earliest"
-                                                                             : "latest"));
+                     state.stored
+                         ? std::to_string(state.stored->value())
+                         : std::string(options_.start_from_earliest ? "earliest" : "latest"));
       }
       breaker_->RecordSuccess();
       loaded = true;
@@ -303,10 +300,9 @@ Status SinkRunner::DeadLetter(const ConsumedRecord& record, const Status& error,
   const size_t value_len = value ? value->size() : 0;
   rd_kafka_resp_err_t err = rd_kafka_producev(
       producer_, RD_KAFKA_V_TOPIC(options_.dead_letter_topic.c_str()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_KEY(key_ptr, key_len), RD_KAFKA_V_VALUE(value_ptr, value_len),
-      RD_KAFKA_V_TIMESTAMP(record.timestamp.millis()), RD_KAFKA_V_HEADERS(headers),
-      RD_KAFKA_V_END);
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key_ptr, key_len),
+      RD_KAFKA_V_VALUE(value_ptr, value_len), RD_KAFKA_V_TIMESTAMP(record.timestamp.millis()),
+      RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(headers);  // Not taken over on failure.
     return Status::Unavailable(std::string("dead-letter produce: ") + rd_kafka_err2str(err));
@@ -322,8 +318,8 @@ Status SinkRunner::DeadLetter(const ConsumedRecord& record, const Status& error,
     ++stats_.dead_letters;
   }
   metrics_->dead_letters.Add({{"stage", stage}}).Increment();
-  spdlog::warn("sink: {}-{}@{} dead-lettered to {} (stage {}): {}", record.topic, partition,
-               offset, options_.dead_letter_topic, stage, message);
+  spdlog::warn("sink: {}-{}@{} dead-lettered to {} (stage {}): {}", record.topic, partition, offset,
+               options_.dead_letter_topic, stage, message);
   return Status::Ok();
 }
 
@@ -368,8 +364,7 @@ void SinkRunner::Resume() {
 
 void SinkRunner::AccountPaused() {
   auto now = Clock::now();
-  metrics_->paused_seconds.Increment(
-      std::chrono::duration<double>(now - paused_since_).count());
+  metrics_->paused_seconds.Increment(std::chrono::duration<double>(now - paused_since_).count());
   paused_since_ = now;
 }
 
@@ -446,8 +441,8 @@ SinkRunner::FlushResult SinkRunner::Flush() {
       ++stats_.batches_committed;
     }
     for (size_t i = 0; i < n; ++i) {
-      dead_lettered_.erase({TopicPartition{batch_[i].topic, batch_[i].partition},
-                            batch_[i].offset.value()});
+      dead_lettered_.erase(
+          {TopicPartition{batch_[i].topic, batch_[i].partition}, batch_[i].offset.value()});
     }
     batch_.erase(batch_.begin(), batch_.begin() + static_cast<std::ptrdiff_t>(n));
     if (isolate_remaining_ > 0) --isolate_remaining_;
@@ -531,8 +526,8 @@ Status SinkRunner::Run(const std::atomic<bool>& stop) {
     if (now - lag_updated_ >= std::chrono::seconds(1)) UpdateLag();
     if (paused_) {
       AccountPaused();
-      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_,
-                                                         static_cast<int>(options_.poll_timeout.count()))) {
+      if (rd_kafka_message_t* m =
+              rd_kafka_consumer_poll(consumer_, static_cast<int>(options_.poll_timeout.count()))) {
         rd_kafka_message_destroy(m);  // Dropped: re-read after the resume.
       }
       if (!breaker_->AllowAttempt(Clock::now())) {

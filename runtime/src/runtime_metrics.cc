@@ -103,8 +103,9 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
              .Register(r);
     assignment_retries_ = &prometheus::BuildCounter()
                                .Name("streams_assignment_retries_total")
-                               .Help("Assignments not taken because of a transient error "
-                                     "(the thread rejoined the group)")
+                               .Help(
+                                   "Assignments not taken because of a transient error "
+                                   "(the thread rejoined the group)")
                                .Register(r);
     client_queue_events_ = &prometheus::BuildGauge()
                                 .Name("streams_client_queue_events")
@@ -112,8 +113,9 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
                                 .Register(r);
     instance_state_ = &prometheus::BuildGauge()
                            .Name("streams_instance_state")
-                           .Help("KafkaStreams instances in each state (CREATED, REBALANCING, "
-                                 "RUNNING, PENDING_SHUTDOWN, NOT_RUNNING, ERROR)")
+                           .Help(
+                               "KafkaStreams instances in each state (CREATED, REBALANCING, "
+                               "RUNNING, PENDING_SHUTDOWN, NOT_RUNNING, ERROR)")
                            .Register(r);
     thread_state_ = &prometheus::BuildGauge()
                          .Name("streams_thread_state")
@@ -121,8 +123,9 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
                          .Register(r);
     task_state_ = &prometheus::BuildGauge()
                        .Name("streams_task_state")
-                       .Help("1 for the current state of an assigned task (RESTORING or "
-                             "RUNNING), 0 for the other")
+                       .Help(
+                           "1 for the current state of an assigned task (RESTORING or "
+                           "RUNNING), 0 for the other")
                        .Register(r);
     for (auto state : {KafkaStreams::State::kCreated, KafkaStreams::State::kRebalancing,
                        KafkaStreams::State::kRunning, KafkaStreams::State::kPendingShutdown,

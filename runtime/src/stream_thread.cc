@@ -859,8 +859,8 @@ Status StreamThread::Seek(const std::map<TopicPartition, Offset>& offsets) {
   for (int i = 0; i < list->cnt; ++i) {
     if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return KafkaStatus(list->elems[i].err, "seek " + std::string(list->elems[i].topic) + "-" +
-                                                 std::to_string(list->elems[i].partition) +
-                                                 " to " + std::to_string(list->elems[i].offset));
+                                                 std::to_string(list->elems[i].partition) + " to " +
+                                                 std::to_string(list->elems[i].offset));
     }
   }
   return Status::Ok();
@@ -886,7 +886,8 @@ void StreamThread::UpdateLagAndStateMetrics(bool state_metrics) {
   // without bound (errors, logs, rebalance events).
   const auto queue_events = [](rd_kafka_t* rk, bool consumer) -> int64_t {
     if (rk == nullptr) return 0;
-    rd_kafka_queue_t* queue = consumer ? rd_kafka_queue_get_consumer(rk) : rd_kafka_queue_get_main(rk);
+    rd_kafka_queue_t* queue =
+        consumer ? rd_kafka_queue_get_consumer(rk) : rd_kafka_queue_get_main(rk);
     if (queue == nullptr) return 0;
     const int64_t length = static_cast<int64_t>(rd_kafka_queue_length(queue));
     rd_kafka_queue_destroy(queue);
@@ -983,8 +984,9 @@ void StreamThread::RejoinOrFail(const Status& status) {
   CloseAllTasks(/*clean=*/true);
   ++consecutive_assignment_failures_;
   shared_->metrics->AddAssignmentRetry();
-  const milliseconds backoff = std::min(
-      milliseconds(250LL << std::min(consecutive_assignment_failures_ - 1, 6)), milliseconds(10000));
+  const milliseconds backoff =
+      std::min(milliseconds(250LL << std::min(consecutive_assignment_failures_ - 1, 6)),
+               milliseconds(10000));
   RequestRejoin(status, backoff);
 }
 
@@ -1014,9 +1016,9 @@ Status StreamThread::RetryLookup(const std::function<rd_kafka_resp_err_t(int)>& 
     Status status = KafkaStatus(err, what);
     if (stop_requested_.load()) return Status::Aborted("stopping: " + status.message());
     if (SteadyClock::now() + backoff > deadline) {
-      return Status(status.code() == StatusCode::kTimedOut ? StatusCode::kTimedOut
-                                                           : StatusCode::kUnavailable,
-                    status.message() + " (" + std::to_string(attempts) + " attempts)");
+      return Status(
+          status.code() == StatusCode::kTimedOut ? StatusCode::kTimedOut : StatusCode::kUnavailable,
+          status.message() + " (" + std::to_string(attempts) + " attempts)");
     }
     spdlog::warn("[{}] {} (attempt {}); retrying in {} ms", name_, status.message(), attempts,
                  backoff.count());
@@ -1203,8 +1205,8 @@ Status StreamThread::SetPaused(const std::vector<TopicPartition>& partitions, bo
   for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
     err = list->elems[i].err;
   }
-  return KafkaStatus(err, std::string(pause ? "pausing " : "resuming ") +
-                              PartitionListString(list.get()));
+  return KafkaStatus(
+      err, std::string(pause ? "pausing " : "resuming ") + PartitionListString(list.get()));
 }
 
 void StreamThread::OnRevoke(rd_kafka_topic_partition_list_t* partitions) {
@@ -1326,9 +1328,9 @@ void StreamThread::ReassignRestoreConsumer() {
                          bool assign) {
     if (partitions.empty()) return;
     PartitionList list = MakePartitionList(partitions);
-    rd_kafka_error_t* error = assign
-                                  ? rd_kafka_incremental_assign(restore_consumer_.get(), list.get())
-                                  : rd_kafka_incremental_unassign(restore_consumer_.get(), list.get());
+    rd_kafka_error_t* error =
+        assign ? rd_kafka_incremental_assign(restore_consumer_.get(), list.get())
+               : rd_kafka_incremental_unassign(restore_consumer_.get(), list.get());
     if (error != nullptr) {
       // Logged, not failed: a partition left assigned is only read and
       // ignored (RestoreStep skips records of partitions not restoring); one

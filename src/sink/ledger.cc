@@ -1,7 +1,6 @@
 #include "sink/ledger.h"
 
 #include <pqxx/pqxx>
-
 #include <set>
 
 #include "payments/pan.h"
@@ -51,7 +50,8 @@ streams::Result<Ledger> ReadLedger(const std::string& uri) {
   try {
     Ledger e;
     pqxx::read_transaction txn(*conn);  // One snapshot for all three tables.
-    for (const auto& r : txn.exec("SELECT payment_id, status, refunded_amount_minor FROM payments")) {
+    for (const auto& r :
+         txn.exec("SELECT payment_id, status, refunded_amount_minor FROM payments")) {
       e.status[r[0].as<std::string>()] = r[1].as<std::string>();
       e.refunded[r[0].as<std::string>()] = r[2].as<int64_t>();
     }
@@ -131,8 +131,8 @@ std::vector<std::string> CompareLedgers(const Ledger& expected, const Ledger& ac
     const int64_t want = want_it == expected.balances.end() ? 0 : want_it->second;
     const int64_t got = got_it == actual.balances.end() ? 0 : got_it->second;
     if (want != got) {
-      d.Add("balance", key.first + "/" + key.second + " is " + std::to_string(got) +
-                           ", expected " + std::to_string(want));
+      d.Add("balance", key.first + "/" + key.second + " is " + std::to_string(got) + ", expected " +
+                           std::to_string(want));
     }
   }
   return d.Take();

@@ -200,8 +200,7 @@ int main(int argc, char** argv) {
   if (print_config) {
     auto config = LoadSinkConfig(sources);
     if (!config.ok()) {
-      std::fprintf(stderr, "payments-sink: configuration: %s\n",
-                   config.status().message().c_str());
+      std::fprintf(stderr, "payments-sink: configuration: %s\n", config.status().message().c_str());
       return 2;
     }
     std::printf("%s", DescribeSinkConfig(*config).c_str());

@@ -107,10 +107,10 @@ Result<std::unique_ptr<OutboxRelay>> OutboxRelay::Create(streams::connect::Conne
     }
   }
   if (!relay->options_.webhook_url.empty()) {
-    STREAMS_ASSIGN_OR_RETURN(relay->webhook_,
-                             WebhookClient::Create(relay->options_.webhook_url,
-                                                   relay->options_.webhook_keys,
-                                                   relay->options_.webhook_timeout));
+    STREAMS_ASSIGN_OR_RETURN(
+        relay->webhook_,
+        WebhookClient::Create(relay->options_.webhook_url, relay->options_.webhook_keys,
+                              relay->options_.webhook_timeout));
   }
   relay->backlog_ = &prometheus::BuildGauge()
                          .Name("payments_sink_outbox_backlog")
@@ -339,8 +339,8 @@ Status OutboxRelay::DeliverWebhook(pqxx::connection& conn, const std::vector<int
                                    RelayRound& round) {
   try {
     pqxx::nontransaction nt(conn);
-    pqxx::result disabled = nt.exec_params(
-        "SELECT reason FROM webhook_endpoints WHERE url = $1", options_.webhook_url);
+    pqxx::result disabled =
+        nt.exec_params("SELECT reason FROM webhook_endpoints WHERE url = $1", options_.webhook_url);
     webhook_disabled_->Set(disabled.empty() ? 0 : 1);
     if (!disabled.empty()) return Status::Ok();
   } catch (const std::exception& e) {
@@ -394,8 +394,9 @@ Status OutboxRelay::DeliverWebhook(pqxx::connection& conn, const std::vector<int
             options_.webhook_url, NowMs(), std::string("410 Gone for event ") + e.id);
         deliveries_->Add({{"target", "webhook"}, {"outcome", "gone"}}).Increment();
         webhook_disabled_->Set(1);
-        spdlog::error("cdc relay: webhook endpoint answered 410 Gone: disabled (delete its row"
-                      " in webhook_endpoints to enable it again)");
+        spdlog::error(
+            "cdc relay: webhook endpoint answered 410 Gone: disabled (delete its row"
+            " in webhook_endpoints to enable it again)");
         return Status::Ok();
       }
       ++round.webhook_failed;

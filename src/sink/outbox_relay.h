@@ -85,8 +85,9 @@ class OutboxRelay {
  public:
   // `pool` is borrowed. Metrics (registered in `registry`):
   // payments_sink_outbox_backlog{target}, payments_sink_outbox_oldest_age_seconds{target},
-  // payments_sink_cdc_deliveries_total{target,outcome}, payments_sink_cdc_dead_events_total{target},
-  // payments_sink_webhook_disabled. Errors: InvalidArgument (producer properties, libcurl).
+  // payments_sink_cdc_deliveries_total{target,outcome},
+  // payments_sink_cdc_dead_events_total{target}, payments_sink_webhook_disabled. Errors:
+  // InvalidArgument (producer properties, libcurl).
   static streams::Result<std::unique_ptr<OutboxRelay>> Create(
       streams::connect::ConnectionPool* pool, OutboxRelayOptions options,
       prometheus::Registry& registry);

@@ -163,18 +163,17 @@ PaymentRow RowWithRefunded(PaymentRow row, int64_t refunded) {
 
 std::string ChangeEnvelope(const std::optional<PaymentRow>& before, const PaymentRow& after,
                            const ChangeSource& source, int64_t ts_ms) {
-  nlohmann::json envelope{
-      {"before", before ? RowJson(*before) : nlohmann::json(nullptr)},
-      {"after", RowJson(after)},
-      {"op", before ? "u" : "c"},
-      {"source",
-       {{"connector", "payments-sink"},
-        {"name", source.connector_name},
-        {"table", "payments"},
-        {"topic", source.topic},
-        {"partition", source.partition},
-        {"offset", source.offset}}},
-      {"ts_ms", ts_ms}};
+  nlohmann::json envelope{{"before", before ? RowJson(*before) : nlohmann::json(nullptr)},
+                          {"after", RowJson(after)},
+                          {"op", before ? "u" : "c"},
+                          {"source",
+                           {{"connector", "payments-sink"},
+                            {"name", source.connector_name},
+                            {"table", "payments"},
+                            {"topic", source.topic},
+                            {"partition", source.partition},
+                            {"offset", source.offset}}},
+                          {"ts_ms", ts_ms}};
   return envelope.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

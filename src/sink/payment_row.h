@@ -5,11 +5,10 @@
 // Thread safety: plain values and pure functions.
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,7 +24,7 @@ struct PaymentRow {
   std::string idempotency_key;
   std::string customer_id;
   std::string merchant_id;
-  std::string kind;      // PAYMENT, REFUND, UNSPECIFIED or UNKNOWN.
+  std::string kind;  // PAYMENT, REFUND, UNSPECIFIED or UNKNOWN.
   int64_t amount_minor = 0;
   std::string currency;
   std::string decision;  // APPROVED or DECLINED.

@@ -172,8 +172,7 @@ struct UpdateEvent {
 }  // namespace
 
 PaymentsSinkTask::PaymentsSinkTask(streams::connect::ConnectionPool* pool,
-                                   PaymentsSinkTaskOptions options,
-                                   prometheus::Registry& registry,
+                                   PaymentsSinkTaskOptions options, prometheus::Registry& registry,
                                    streams::connect::SinkMetrics* metrics)
     : pool_(pool),
       options_(std::move(options)),
@@ -419,7 +418,8 @@ Status PaymentsSinkTask::Put(const std::vector<const ConsumedRecord*>& records,
       options_.retry);
   if (status.code() == StatusCode::kUnavailable) lease.MarkBroken();
   if (!status.ok()) return status;
-  rows_upserted_.Add({{"table", "payments"}}).Increment(static_cast<double>(inserted_rows + refunded_rows));
+  rows_upserted_.Add({{"table", "payments"}})
+      .Increment(static_cast<double>(inserted_rows + refunded_rows));
   rows_upserted_.Add({{"table", "merchant_balances"}}).Increment(static_cast<double>(balance_rows));
   rows_upserted_.Add({{"table", "payments_outbox"}}).Increment(static_cast<double>(outbox_rows));
   rows_upserted_.Add({{"table", "sink_offsets"}}).Increment(static_cast<double>(positions.size()));

@@ -18,13 +18,22 @@ using streams::runtime::StreamsConfig;
 namespace {
 
 // Kafka Streams keys of the runtime's builder that mean nothing to the sink.
-constexpr std::string_view kStreamsOnlyKeys[] = {
-    "processing.guarantee",  "commit.interval.ms",       "commit.max.records",
-    "num.stream.threads",    "state.dir",                "instance.id",
-    "dead.letter.topic",     "replication.factor",       "statestore.cache.max.bytes",
-    "state.write.buffer.bytes", "transaction.timeout.ms", "poll.ms",
-    "restore.batch.records", "max.poll.records",         "offsets.lookup.timeout.ms",
-    "processing.exception.handler"};
+constexpr std::string_view kStreamsOnlyKeys[] = {"processing.guarantee",
+                                                 "commit.interval.ms",
+                                                 "commit.max.records",
+                                                 "num.stream.threads",
+                                                 "state.dir",
+                                                 "instance.id",
+                                                 "dead.letter.topic",
+                                                 "replication.factor",
+                                                 "statestore.cache.max.bytes",
+                                                 "state.write.buffer.bytes",
+                                                 "transaction.timeout.ms",
+                                                 "poll.ms",
+                                                 "restore.batch.records",
+                                                 "max.poll.records",
+                                                 "offsets.lookup.timeout.ms",
+                                                 "processing.exception.handler"};
 
 bool IsStreamsOnly(std::string_view key) {
   for (std::string_view k : kStreamsOnlyKeys) {
@@ -42,7 +51,8 @@ std::map<std::string, std::string> ProcessEnvironment() {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view entry(*e);
     size_t eq = entry.find('=');
-    if (eq == std::string_view::npos || entry.substr(0, kEnvironmentPrefix.size()) != kEnvironmentPrefix) {
+    if (eq == std::string_view::npos ||
+        entry.substr(0, kEnvironmentPrefix.size()) != kEnvironmentPrefix) {
       continue;
     }
     env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
@@ -109,9 +119,7 @@ Result<SinkConfig> LoadSinkConfig(const paymentd::ConfigSources& sources) {
                          "): not a payments-sink setting");
     }
   }
-  auto origin_of = [&](std::string_view key) {
-    return raw.Origin(key).value_or("default");
-  };
+  auto origin_of = [&](std::string_view key) { return raw.Origin(key).value_or("default"); };
   SinkConfig c{std::move(raw)};
   const StreamsConfig& r = c.raw;
   auto str = [&](std::string_view key) { return r.GetRaw(key).value_or(""); };
@@ -129,8 +137,8 @@ Result<SinkConfig> LoadSinkConfig(const paymentd::ConfigSources& sources) {
   c.retry_max = std::chrono::milliseconds(num("sink.retry.max.ms"));
   c.retry_max_attempts = static_cast<int>(num("sink.retry.max.attempts"));
   c.circuit_open_after = static_cast<int>(num("sink.circuit.open.after"));
-  c.commit_offsets_to_kafka = r.GetBool("sink.kafka.commit.offsets").ok() &&
-                              *r.GetBool("sink.kafka.commit.offsets");
+  c.commit_offsets_to_kafka =
+      r.GetBool("sink.kafka.commit.offsets").ok() && *r.GetBool("sink.kafka.commit.offsets");
   c.cdc_kafka_topic = str("cdc.kafka.topic");
   c.cdc_webhook_url = str("cdc.webhook.url");
   c.cdc_webhook_timeout = std::chrono::milliseconds(num("cdc.webhook.timeout.ms"));
@@ -146,7 +154,8 @@ Result<SinkConfig> LoadSinkConfig(const paymentd::ConfigSources& sources) {
   };
   if (c.topic.empty()) bad("sink.topic", "must not be empty");
   if (c.dlq_topic.empty()) bad("sink.dlq.topic", "must not be empty");
-  if (c.dlq_topic == c.topic && !c.topic.empty()) bad("sink.dlq.topic", "must differ from sink.topic");
+  if (c.dlq_topic == c.topic && !c.topic.empty())
+    bad("sink.dlq.topic", "must differ from sink.topic");
   if (c.database_url.empty()) bad("sink.database.url", "must not be empty");
   if (c.retry_max < c.retry_initial) bad("sink.retry.max.ms", "must be >= sink.retry.initial.ms");
   if (!c.cdc_webhook_url.empty()) {

@@ -21,9 +21,9 @@
 //   or --secret-file FILE (never on the command line, where ps shows it).
 //
 // Exit status: 0 stopped by a signal, 2 usage or start-up error.
-#include <CLI/CLI.hpp>
 #include <CivetServer.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -69,7 +69,8 @@ class Receiver : public CivetHandler {
       return Reply(conn, 400);
     }
     bool valid = false;
-    for (const std::string& key : keys_) valid = valid || payments_sink::VerifyWebhook(key, id, timestamp, body, sig);
+    for (const std::string& key : keys_)
+      valid = valid || payments_sink::VerifyWebhook(key, id, timestamp, body, sig);
     if (!valid) {
       ++rejected_signature_;
       return Reply(conn, 401);
@@ -217,7 +218,8 @@ int main(int argc, char** argv) {
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   auto keys = payments_sink::ParseWebhookSecrets(secret);
   if (secret.empty() || !keys.ok()) {
-    std::fprintf(stderr, "payments-crm-receiver: the secret (PAYMENTS_CRM_SECRET or --secret-file): %s\n",
+    std::fprintf(stderr,
+                 "payments-crm-receiver: the secret (PAYMENTS_CRM_SECRET or --secret-file): %s\n",
                  secret.empty() ? "not set" : keys.status().message().c_str());
     return 2;
   }
@@ -234,13 +236,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "payments-crm-receiver: signals: %s\n", s.ToString().c_str());
     return 2;
   }
-  Receiver receiver(*keys, tolerance_s, fail_percent, events_out_path.empty() ? nullptr : &events_out);
+  Receiver receiver(*keys, tolerance_s, fail_percent,
+                    events_out_path.empty() ? nullptr : &events_out);
   std::unique_ptr<CivetServer> server;
   try {
     server = std::make_unique<CivetServer>(
         std::vector<std::string>{"listening_ports", listen, "num_threads", "8"});
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "payments-crm-receiver: cannot listen on %s: %s\n", listen.c_str(), e.what());
+    std::fprintf(stderr, "payments-crm-receiver: cannot listen on %s: %s\n", listen.c_str(),
+                 e.what());
     return 2;
   }
   server->addHandler(path, receiver);

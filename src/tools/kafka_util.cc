@@ -327,8 +327,8 @@ Result<std::map<std::string, std::vector<ReadRecord>>> ReadTopicsToEnd(const Rea
       const char* name;
       const void* value;
       size_t size;
-      for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-                         RD_KAFKA_RESP_ERR_NO_ERROR;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
            ++i) {
         record.headers.push_back(streams::Header{
             name, value != nullptr ? std::string(static_cast<const char*>(value), size) : ""});

@@ -1,8 +1,7 @@
 #include "tools/sink_check.h"
 
-#include <nlohmann/json.hpp>
-
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -50,8 +49,8 @@ streams::Status CheckDatabase(const payments_sink::Ledger& expected,
   report.database_checked = true;
   report.rows = actual.status.size();
   report.balances = actual.balances.size();
-  for (const std::string& d : payments_sink::CompareLedgers(
-           expected, actual, std::numeric_limits<size_t>::max())) {
+  for (const std::string& d :
+       payments_sink::CompareLedgers(expected, actual, std::numeric_limits<size_t>::max())) {
     AddViolation(report, "database_mismatch", d, max_examples);
   }
   return streams::Status::Ok();
@@ -152,9 +151,9 @@ std::string SinkCheckReport::ToText() const {
         << "\n";
   }
   if (cdc_checked) {
-    out << "cdc topic: " << cdc_events << " records, " << cdc_distinct_ids << " distinct event ids ("
-        << (cdc_events - cdc_distinct_ids) << " redelivered), " << expected_changes
-        << " expected\n";
+    out << "cdc topic: " << cdc_events << " records, " << cdc_distinct_ids
+        << " distinct event ids (" << (cdc_events - cdc_distinct_ids) << " redelivered), "
+        << expected_changes << " expected\n";
   }
   if (violations.empty()) {
     out << "sink violations: 0\n";

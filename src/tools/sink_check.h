@@ -36,8 +36,8 @@ struct SinkCheckReport {
   uint64_t balances = 0;
   // The CDC topic, when checked.
   bool cdc_checked = false;
-  uint64_t cdc_events = 0;        // Records read.
-  uint64_t cdc_distinct_ids = 0;  // Distinct "id" headers.
+  uint64_t cdc_events = 0;                             // Records read.
+  uint64_t cdc_distinct_ids = 0;                       // Distinct "id" headers.
   std::map<std::string, ViolationSummary> violations;  // By kind.
 
   bool ok() const { return violations.empty(); }

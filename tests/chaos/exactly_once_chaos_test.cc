@@ -490,10 +490,10 @@ struct Analysis {
 // key reuse, rejected timestamps and the rate limit. Every other decision is
 // stored and its repeats are replays.
 bool IsRepeatableDecline(const payments::v1::PaymentConfirmation& c) {
-  static const std::set<std::string> kCodes = {
-      "PAN_NOT_ALLOWED",        "KEY_MISMATCH",      "INVALID_IDENTIFIER",
-      "IDEMPOTENCY_KEY_REUSED", "TIMESTAMP_INVALID", "TIMESTAMP_TOO_FAR_AHEAD",
-      "RATE_LIMITED"};
+  static const std::set<std::string> kCodes = {"PAN_NOT_ALLOWED",    "KEY_MISMATCH",
+                                               "INVALID_IDENTIFIER", "IDEMPOTENCY_KEY_REUSED",
+                                               "TIMESTAMP_INVALID",  "TIMESTAMP_TOO_FAR_AHEAD",
+                                               "RATE_LIMITED"};
   if (c.decision() != payments::v1::DECLINED) return false;
   if (c.decline_code() == "MISSING_FIELD") {
     return c.customer_id().empty() || c.idempotency_key().empty();

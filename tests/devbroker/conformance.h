@@ -38,12 +38,12 @@ class BrokerTest : public ::testing::TestWithParam<BrokerKind> {
 
 }  // namespace devbroker::testing
 
-#define INSTANTIATE_FOR_BOTH_BROKERS(suite)                                             \
-  INSTANTIATE_TEST_SUITE_P(Devbroker, suite,                                            \
+#define INSTANTIATE_FOR_BOTH_BROKERS(suite)                                                    \
+  INSTANTIATE_TEST_SUITE_P(Devbroker, suite,                                                   \
                            ::testing::Values(::streams::test_support::BrokerKind::kDevbroker), \
-                           ::streams::test_support::BrokerParamName);                   \
-  INSTANTIATE_TEST_SUITE_P(Kafka, suite,                                                \
-                           ::testing::Values(::streams::test_support::BrokerKind::kKafka), \
+                           ::streams::test_support::BrokerParamName);                          \
+  INSTANTIATE_TEST_SUITE_P(Kafka, suite,                                                       \
+                           ::testing::Values(::streams::test_support::BrokerKind::kKafka),     \
                            ::streams::test_support::BrokerParamName)
 
 #endif  // DEVBROKER_TESTS_CONFORMANCE_H_

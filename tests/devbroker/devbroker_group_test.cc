@@ -1,11 +1,10 @@
 // Consumer groups through real librdkafka consumers: partition split,
 // rebalance on a clean leave, and on a member that dies (session timeout).
 
+#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "conformance.h"
 #include "test_util.h"
@@ -15,12 +14,11 @@ namespace {
 
 using std::chrono::seconds;
 
-KafkaPtr Subscribe(const TestBroker& broker, const std::string& group,
-                   const std::string& topic, const std::string& session_ms) {
-  KafkaPtr c = MakeConsumer(broker.bootstrap(),
-                            {{"group.id", group},
-                             {"session.timeout.ms", session_ms},
-                             {"enable.partition.eof", "false"}});
+KafkaPtr Subscribe(const TestBroker& broker, const std::string& group, const std::string& topic,
+                   const std::string& session_ms) {
+  KafkaPtr c = MakeConsumer(
+      broker.bootstrap(),
+      {{"group.id", group}, {"session.timeout.ms", session_ms}, {"enable.partition.eof", "false"}});
   rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, topic.c_str(), RD_KAFKA_PARTITION_UA);
   EXPECT_EQ(rd_kafka_subscribe(c.get(), sub), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -47,8 +45,7 @@ void PollAll(const std::vector<rd_kafka_t*>& consumers) {
 
 // True if the consumers' assignments are disjoint, cover [0, partitions)
 // and each member holds `per_member` partitions.
-bool SplitEvenly(const std::vector<rd_kafka_t*>& consumers, int partitions,
-                 int per_member) {
+bool SplitEvenly(const std::vector<rd_kafka_t*>& consumers, int partitions, int per_member) {
   std::set<int32_t> all;
   size_t total = 0;
   for (rd_kafka_t* c : consumers) {
@@ -57,8 +54,7 @@ bool SplitEvenly(const std::vector<rd_kafka_t*>& consumers, int partitions,
     total += a.size();
     all.insert(a.begin(), a.end());
   }
-  return static_cast<int>(all.size()) == partitions &&
-         static_cast<int>(total) == partitions;
+  return static_cast<int>(all.size()) == partitions && static_cast<int>(total) == partitions;
 }
 
 class GroupTest : public BrokerTest {};
@@ -72,8 +68,7 @@ TEST_P(GroupTest, ThreeMembersSplitAndRebalanceWhenOneLeaves) {
   KafkaPtr c2 = Subscribe(*broker_, group, topic, "6000");
   KafkaPtr c3 = Subscribe(*broker_, group, topic, "6000");
   std::vector<rd_kafka_t*> all = {c1.get(), c2.get(), c3.get()};
-  ASSERT_TRUE(PollUntil([&] { return SplitEvenly(all, 6, 2); },
-                        [&] { PollAll(all); }, seconds(20)))
+  ASSERT_TRUE(PollUntil([&] { return SplitEvenly(all, 6, 2); }, [&] { PollAll(all); }, seconds(20)))
       << "3 members never split 6 partitions 2/2/2";
 
   // Produce one record per partition: each is consumed by exactly one member.
@@ -96,8 +91,8 @@ TEST_P(GroupTest, ThreeMembersSplitAndRebalanceWhenOneLeaves) {
   // c3 leaves cleanly: the other two take over all partitions.
   c3.reset();  // consumer_close sends LeaveGroup
   std::vector<rd_kafka_t*> rest = {c1.get(), c2.get()};
-  ASSERT_TRUE(PollUntil([&] { return SplitEvenly(rest, 6, 3); },
-                        [&] { PollAll(rest); }, seconds(20)))
+  ASSERT_TRUE(
+      PollUntil([&] { return SplitEvenly(rest, 6, 3); }, [&] { PollAll(rest); }, seconds(20)))
       << "remaining members did not take over after a LeaveGroup";
 }
 
@@ -108,9 +103,9 @@ TEST_P(GroupTest, DeadMemberIsExpiredBySessionTimeout) {
 
   KafkaPtr c1 = Subscribe(*broker_, group, topic, "3000");
   KafkaPtr c2 = Subscribe(*broker_, group, topic, "3000");
-  auto member = ChildProcess::Spawn(
-      {DEVBROKER_TEST_MEMBER_BIN, broker_->bootstrap(), group, topic, "3000"},
-      /*capture_stdout=*/true);
+  auto member =
+      ChildProcess::Spawn({DEVBROKER_TEST_MEMBER_BIN, broker_->bootstrap(), group, topic, "3000"},
+                          /*capture_stdout=*/true);
   ASSERT_NE(member, nullptr);
   std::vector<rd_kafka_t*> local = {c1.get(), c2.get()};
   // Wait until the three members share the 6 partitions 2/2/2.
@@ -127,12 +122,12 @@ TEST_P(GroupTest, DeadMemberIsExpiredBySessionTimeout) {
   member->Kill(SIGKILL);
   ASSERT_GE(member->Wait(seconds(5)), 0);
   auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(PollUntil([&] { return SplitEvenly(local, 6, 3); },
-                        [&] { PollAll(local); }, seconds(20)))
+  ASSERT_TRUE(
+      PollUntil([&] { return SplitEvenly(local, 6, 3); }, [&] { PollAll(local); }, seconds(20)))
       << "dead member was not expired";
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
+  auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   // Not before the 3 s session timeout, and not much later.
   EXPECT_GE(took, 2500);
   EXPECT_LT(took, 15000);

@@ -1,11 +1,10 @@
 // Plain and idempotent produce/consume through real librdkafka clients.
 
+#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
 #include <map>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "conformance.h"
 #include "test_util.h"
@@ -23,8 +22,8 @@ TEST_P(ProduceFetchTest, RoundTripPlainProducerAndConsumer) {
   const std::string topic = UniqueName("plain");
   ASSERT_TRUE(broker_->CreateTopic(topic, 2).ok());
 
-  KafkaPtr producer = MakeProducer(broker_->bootstrap(),
-                                   {{"enable.idempotence", "false"}, {"acks", "1"}});
+  KafkaPtr producer =
+      MakeProducer(broker_->bootstrap(), {{"enable.idempotence", "false"}, {"acks", "1"}});
   for (int i = 0; i < 10; ++i) Produce(producer.get(), topic, i % 2, "v" + std::to_string(i));
   ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
   EXPECT_EQ(broker_->HighWatermark(topic, 0), 5);
@@ -73,8 +72,7 @@ TEST_P(ProduceFetchTest, WatermarksAndCreateTopicsAdminApi) {
     const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
     ASSERT_EQ(n, 1u);
     EXPECT_EQ(rd_kafka_topic_result_error(results[0]),
-              attempt == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR
-                           : RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+              attempt == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
     rd_kafka_event_destroy(ev);
   }
   rd_kafka_NewTopic_destroy(nt);
@@ -83,16 +81,14 @@ TEST_P(ProduceFetchTest, WatermarksAndCreateTopicsAdminApi) {
   for (int i = 0; i < 4; ++i) Produce(producer.get(), topic, 1, "x");
   ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
   int64_t low = -5, high = -5;
-  ASSERT_EQ(rd_kafka_query_watermark_offsets(producer.get(), topic.c_str(), 1,
-                                             &low, &high, 5000),
+  ASSERT_EQ(rd_kafka_query_watermark_offsets(producer.get(), topic.c_str(), 1, &low, &high, 5000),
             RD_KAFKA_RESP_ERR_NO_ERROR);
   EXPECT_EQ(low, 0);
   EXPECT_EQ(high, 4);
 
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(producer.get(), topic.c_str(), nullptr);
-  ASSERT_EQ(rd_kafka_metadata(producer.get(), 0, rkt, &md, 5000),
-            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_metadata(producer.get(), 0, rkt, &md, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_EQ(md->topic_cnt, 1);
   EXPECT_EQ(md->topics[0].partition_cnt, 3);
   rd_kafka_metadata_destroy(md);
@@ -102,10 +98,10 @@ TEST_P(ProduceFetchTest, WatermarksAndCreateTopicsAdminApi) {
 TEST_P(ProduceFetchTest, IdempotentProducerKeepsOrderWithoutDuplicates) {
   const std::string topic = UniqueName("idem");
   ASSERT_TRUE(broker_->CreateTopic(topic, 4).ok());
-  KafkaPtr producer = MakeProducer(
-      broker_->bootstrap(),
-      {{"enable.idempotence", "true"}, {"max.in.flight", "5"},
-       {"batch.num.messages", "50"}, {"linger.ms", "0"}});
+  KafkaPtr producer = MakeProducer(broker_->bootstrap(), {{"enable.idempotence", "true"},
+                                                          {"max.in.flight", "5"},
+                                                          {"batch.num.messages", "50"},
+                                                          {"linger.ms", "0"}});
   constexpr int kCount = 5000;
   for (int i = 0; i < kCount; ++i) {
     Produce(producer.get(), topic, i % 4, std::to_string(i));
@@ -138,9 +134,8 @@ TEST_P(ProduceFetchTest, LongPollFetchDoesNotBlockOtherClients) {
   const std::string topic = UniqueName("longpoll");
   ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
   // A consumer whose fetches wait up to 10 s for data.
-  KafkaPtr consumer = MakeConsumer(broker_->bootstrap(),
-                                   {{"fetch.wait.max.ms", "10000"},
-                                    {"enable.partition.eof", "false"}});
+  KafkaPtr consumer = MakeConsumer(
+      broker_->bootstrap(), {{"fetch.wait.max.ms", "10000"}, {"enable.partition.eof", "false"}});
   AssignFromBeginning(consumer.get(), topic, 1);
   // Let the consumer start its long poll.
   rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 500);
@@ -149,8 +144,7 @@ TEST_P(ProduceFetchTest, LongPollFetchDoesNotBlockOtherClients) {
   KafkaPtr producer = MakeProducer(broker_->bootstrap());
   auto t0 = Clock::now();
   ProduceSync(producer.get(), topic, 0, "wake-up");
-  auto produce_ms =
-      std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+  auto produce_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
   EXPECT_LT(produce_ms, 3000) << "produce was blocked by a long-poll fetch";
 
   std::vector<Record> got = ConsumeN(consumer.get(), 1, seconds(8));

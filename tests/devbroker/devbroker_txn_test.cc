@@ -1,9 +1,8 @@
 // Transactions through real librdkafka clients: commit/abort visibility,
 // transactional consumer offsets, zombie fencing and transaction timeouts.
 
-#include <librdkafka/rdkafka.h>
-
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 
 #include <thread>
 
@@ -17,14 +16,14 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // Asserts that a transactional API call succeeded.
-#define ASSERT_TXN_OK(expr)                                         \
-  do {                                                              \
-    rd_kafka_error_t* txn_err__ = (expr);                           \
-    if (txn_err__ != nullptr) {                                     \
-      std::string msg__ = rd_kafka_error_string(txn_err__);         \
-      rd_kafka_error_destroy(txn_err__);                            \
-      FAIL() << #expr << " failed: " << msg__;                      \
-    }                                                               \
+#define ASSERT_TXN_OK(expr)                                 \
+  do {                                                      \
+    rd_kafka_error_t* txn_err__ = (expr);                   \
+    if (txn_err__ != nullptr) {                             \
+      std::string msg__ = rd_kafka_error_string(txn_err__); \
+      rd_kafka_error_destroy(txn_err__);                    \
+      FAIL() << #expr << " failed: " << msg__;              \
+    }                                                       \
   } while (0)
 
 KafkaPtr MakeTxnProducer(const TestBroker& broker, const std::string& txn_id,
@@ -34,10 +33,9 @@ KafkaPtr MakeTxnProducer(const TestBroker& broker, const std::string& txn_id,
   return MakeProducer(broker.bootstrap(), conf);
 }
 
-std::vector<std::string> ReadAll(const TestBroker& broker, const std::string& topic,
-                                 int partitions, const char* isolation) {
-  KafkaPtr c = MakeConsumer(broker.bootstrap(),
-                            {{"isolation.level", isolation}});
+std::vector<std::string> ReadAll(const TestBroker& broker, const std::string& topic, int partitions,
+                                 const char* isolation) {
+  KafkaPtr c = MakeConsumer(broker.bootstrap(), {{"isolation.level", isolation}});
   AssignFromBeginning(c.get(), topic, partitions);
   bool end = false;
   std::vector<Record> got = ConsumeToEnd(c.get(), partitions, seconds(10), &end);
@@ -45,8 +43,8 @@ std::vector<std::string> ReadAll(const TestBroker& broker, const std::string& to
   return Values(got);
 }
 
-rd_kafka_topic_partition_list_t* OneOffset(const std::string& topic,
-                                           int32_t partition, int64_t offset) {
+rd_kafka_topic_partition_list_t* OneOffset(const std::string& topic, int32_t partition,
+                                           int64_t offset) {
   rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, topic.c_str(), partition)->offset = offset;
   return l;
@@ -122,9 +120,8 @@ TEST_P(TxnTest, CommittedAndAbortedVisibility) {
 TEST_P(TxnTest, ReadCommittedConsumerWaitsForCommit) {
   const std::string topic = UniqueName("txwait");
   ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
-  KafkaPtr consumer = MakeConsumer(broker_->bootstrap(),
-                                   {{"isolation.level", "read_committed"},
-                                    {"enable.partition.eof", "false"}});
+  KafkaPtr consumer = MakeConsumer(broker_->bootstrap(), {{"isolation.level", "read_committed"},
+                                                          {"enable.partition.eof", "false"}});
   AssignFromBeginning(consumer.get(), topic, 1);
   KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"));
   ASSERT_TXN_OK(rd_kafka_init_transactions(p.get(), 10000));
@@ -150,8 +147,7 @@ TEST_P(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
 
   KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"));
   ASSERT_TXN_OK(rd_kafka_init_transactions(p.get(), 10000));
-  rd_kafka_consumer_group_metadata_t* cgmd =
-      rd_kafka_consumer_group_metadata_new(group.c_str());
+  rd_kafka_consumer_group_metadata_t* cgmd = rd_kafka_consumer_group_metadata_new(group.c_str());
 
   // Aborted: offsets are discarded.
   ASSERT_TXN_OK(rd_kafka_begin_transaction(p.get()));
@@ -187,8 +183,8 @@ TEST_P(TxnTest, TransactionalOffsetsVisibleOnlyAfterCommit) {
   rd_kafka_consumer_group_metadata_destroy(cgmd);
 
   // A new member of the group resumes at the transactionally committed offset.
-  KafkaPtr c = MakeConsumer(broker_->bootstrap(),
-                            {{"group.id", group}, {"enable.partition.eof", "false"}});
+  KafkaPtr c =
+      MakeConsumer(broker_->bootstrap(), {{"group.id", group}, {"enable.partition.eof", "false"}});
   rd_kafka_topic_partition_list_t* sub = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(sub, in.c_str(), RD_KAFKA_PARTITION_UA);
   ASSERT_EQ(rd_kafka_subscribe(c.get(), sub), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -225,8 +221,7 @@ TEST_P(TxnTest, ZombieProducerIsFenced) {
   EXPECT_TRUE(rd_kafka_error_is_fatal(err)) << rd_kafka_error_string(err);
   rd_kafka_error_destroy(err);
   char errstr[512];
-  EXPECT_EQ(rd_kafka_fatal_error(zombie.get(), errstr, sizeof(errstr)),
-            RD_KAFKA_RESP_ERR__FENCED)
+  EXPECT_EQ(rd_kafka_fatal_error(zombie.get(), errstr, sizeof(errstr)), RD_KAFKA_RESP_ERR__FENCED)
       << errstr;
 
   ASSERT_TXN_OK(rd_kafka_begin_transaction(fresh.get()));
@@ -252,8 +247,7 @@ TEST_P(TxnTest, ZombieProduceAfterFencingFails) {
   Produce(zombie.get(), topic, 0, "second");
   rd_kafka_flush(zombie.get(), 10000);
   char errstr[512];
-  rd_kafka_resp_err_t fatal =
-      rd_kafka_fatal_error(zombie.get(), errstr, sizeof(errstr));
+  rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(zombie.get(), errstr, sizeof(errstr));
   EXPECT_EQ(fatal, RD_KAFKA_RESP_ERR__FENCED) << errstr;
   EXPECT_TRUE(ReadAll(*broker_, topic, 1, "read_committed").empty());
 }
@@ -261,16 +255,14 @@ TEST_P(TxnTest, ZombieProduceAfterFencingFails) {
 TEST_P(TxnTest, TransactionTimeoutAbortsAndFences) {
   const std::string topic = UniqueName("txtimeout");
   ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
-  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"),
-                               {{"transaction.timeout.ms", "1500"}});
+  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"), {{"transaction.timeout.ms", "1500"}});
   ASSERT_TXN_OK(rd_kafka_init_transactions(p.get(), 10000));
   ASSERT_TXN_OK(rd_kafka_begin_transaction(p.get()));
   ProduceSync(p.get(), topic, 0, "never-committed");
   EXPECT_EQ(broker_->LastStableOffset(topic, 0), 0);
   bool aborted = PollUntil(
       [&] {
-        return broker_->LastStableOffset(topic, 0) == 2 &&
-               broker_->HighWatermark(topic, 0) == 2;
+        return broker_->LastStableOffset(topic, 0) == 2 && broker_->HighWatermark(topic, 0) == 2;
       },
       [&] { rd_kafka_poll(p.get(), 50); }, seconds(10));
   ASSERT_TRUE(aborted) << "broker did not abort the timed-out transaction";
@@ -287,8 +279,7 @@ TEST_P(TxnTest, TransactionTimeoutAbortsAndFences) {
 // larger transaction.timeout.ms is refused by InitProducerId
 // (INVALID_TRANSACTION_TIMEOUT).
 TEST_P(TxnTest, InitRejectsTooLargeTransactionTimeout) {
-  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"),
-                               {{"transaction.timeout.ms", "900001"}});
+  KafkaPtr p = MakeTxnProducer(*broker_, UniqueName("tx"), {{"transaction.timeout.ms", "900001"}});
   rd_kafka_error_t* err = rd_kafka_init_transactions(p.get(), 5000);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(rd_kafka_error_code(err), RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT)
@@ -305,9 +296,8 @@ TEST(TxnDevbrokerOnlyTest, InitRejectsTransactionTimeoutAboveTheConfiguredMax) {
   options.transaction_timeout_max_ms = 5000;
   auto broker = StartBroker(options);
   ASSERT_NE(broker, nullptr);
-  KafkaPtr p = MakeProducer(broker->bootstrap_servers(),
-                            {{"transactional.id", UniqueName("tx")},
-                             {"transaction.timeout.ms", "60000"}});
+  KafkaPtr p = MakeProducer(broker->bootstrap_servers(), {{"transactional.id", UniqueName("tx")},
+                                                          {"transaction.timeout.ms", "60000"}});
   rd_kafka_error_t* err = rd_kafka_init_transactions(p.get(), 5000);
   ASSERT_NE(err, nullptr);
   rd_kafka_error_destroy(err);

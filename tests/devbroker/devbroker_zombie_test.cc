@@ -130,8 +130,7 @@ class ZombieFencingTest : public BrokerTest {
 
   // Sorted values of out_ as a read_committed consumer sees them.
   std::vector<std::string> CommittedOutputs() {
-    KafkaPtr c =
-        MakeConsumer(broker_->bootstrap(), {{"isolation.level", "read_committed"}});
+    KafkaPtr c = MakeConsumer(broker_->bootstrap(), {{"isolation.level", "read_committed"}});
     AssignFromBeginning(c.get(), out_, kPartitions);
     bool end = false;
     std::vector<std::string> values = Values(ConsumeToEnd(c.get(), kPartitions, seconds(10), &end));
@@ -168,8 +167,8 @@ class ZombieFencingTest : public BrokerTest {
 // has) and commits: the broker must reject the offsets, so A's transaction
 // is aborted and every input is answered exactly once, by B.
 TEST_P(ZombieFencingTest, PausedMemberCannotCommitItsTransactionAfterTakeover) {
-  auto zombie = ChildProcess::Spawn({DEVBROKER_TEST_EOS_MEMBER_BIN, broker_->bootstrap(),
-                                     group_, in_, out_, UniqueName("tx-zombie"), "2000"},
+  auto zombie = ChildProcess::Spawn({DEVBROKER_TEST_EOS_MEMBER_BIN, broker_->bootstrap(), group_,
+                                     in_, out_, UniqueName("tx-zombie"), "2000"},
                                     /*capture_stdout=*/true, /*pipe_stdin=*/true);
   ASSERT_NE(zombie, nullptr);
   std::string line;

@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -10,8 +11,6 @@
 #include <atomic>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "devbroker/crc32c.h"
 #include "devbroker/protocol.h"
@@ -42,13 +41,12 @@ std::unique_ptr<Broker> StartBroker(BrokerOptions options) {
 
 namespace {
 
-KafkaPtr MakeClient(rd_kafka_type_t type, const std::string& bootstrap,
-                    const ConfList& defaults, const ConfList& conf) {
+KafkaPtr MakeClient(rd_kafka_type_t type, const std::string& bootstrap, const ConfList& defaults,
+                    const ConfList& conf) {
   rd_kafka_conf_t* c = rd_kafka_conf_new();
   char err[512];
   auto set = [&](const std::string& k, const std::string& v) {
-    if (rd_kafka_conf_set(c, k.c_str(), v.c_str(), err, sizeof(err)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(c, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
       ADD_FAILURE() << "conf " << k << "=" << v << ": " << err;
     }
   };
@@ -85,27 +83,24 @@ KafkaPtr MakeConsumer(const std::string& bootstrap, const ConfList& conf) {
 
 void Produce(rd_kafka_t* producer, const std::string& topic, int32_t partition,
              const std::string& value) {
-  rd_kafka_resp_err_t e = rd_kafka_producev(
-      producer, RD_KAFKA_V_TOPIC(topic.c_str()),
-      RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t e =
+      rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic.c_str()),
+                        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
   ASSERT_EQ(e, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(e);
 }
 
-void ProduceSync(rd_kafka_t* producer, const std::string& topic,
-                 int32_t partition, const std::string& value) {
+void ProduceSync(rd_kafka_t* producer, const std::string& topic, int32_t partition,
+                 const std::string& value) {
   Produce(producer, topic, partition, value);
   ASSERT_EQ(rd_kafka_flush(producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-void AssignFromBeginning(rd_kafka_t* consumer, const std::string& topic,
-                         int partitions) {
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(partitions);
+void AssignFromBeginning(rd_kafka_t* consumer, const std::string& topic, int partitions) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   }
   rd_kafka_resp_err_t e = rd_kafka_assign(consumer, list);
   rd_kafka_topic_partition_list_destroy(list);
@@ -113,8 +108,7 @@ void AssignFromBeginning(rd_kafka_t* consumer, const std::string& topic,
 }
 
 std::vector<Record> ConsumeToEnd(rd_kafka_t* consumer, int partitions,
-                                 std::chrono::milliseconds timeout,
-                                 bool* reached_end) {
+                                 std::chrono::milliseconds timeout, bool* reached_end) {
   std::vector<Record> out;
   std::set<int32_t> eof;
   auto deadline = Clock::now() + timeout;
@@ -128,8 +122,7 @@ std::vector<Record> ConsumeToEnd(rd_kafka_t* consumer, int partitions,
     } else {
       eof.erase(m->partition);
       out.push_back(Record{m->partition, m->offset,
-                           std::string(static_cast<const char*>(m->payload),
-                                       m->len)});
+                           std::string(static_cast<const char*>(m->payload), m->len)});
     }
     rd_kafka_message_destroy(m);
   }
@@ -148,8 +141,7 @@ std::vector<Record> ConsumeN(rd_kafka_t* consumer, size_t count,
     if (m == nullptr) continue;
     if (!m->err) {
       out.push_back(Record{m->partition, m->offset,
-                           std::string(static_cast<const char*>(m->payload),
-                                       m->len)});
+                           std::string(static_cast<const char*>(m->payload), m->len)});
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       ADD_FAILURE() << "consume error: " << rd_kafka_message_errstr(m);
     }
@@ -158,8 +150,7 @@ std::vector<Record> ConsumeN(rd_kafka_t* consumer, size_t count,
   return out;
 }
 
-bool PollUntil(const std::function<bool()>& done,
-               const std::function<void()>& step,
+bool PollUntil(const std::function<bool()>& done, const std::function<void()>& step,
                std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (!done()) {
@@ -180,15 +171,17 @@ std::string UniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
   // The pid and the start time: names stay unique on a broker shared by
   // many test processes (the conformance suite's Apache Kafka).
-  static const std::string process = std::to_string(getpid()) + "-" +
+  static const std::string process =
+      std::to_string(getpid()) + "-" +
       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
-                         .count() % 100000000);
+                         .count() %
+                     100000000);
   return prefix + "-" + process + "-" + std::to_string(counter.fetch_add(1));
 }
 
-std::unique_ptr<ChildProcess> ChildProcess::Spawn(
-    const std::vector<std::string>& argv, bool capture_stdout, bool pipe_stdin) {
+std::unique_ptr<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv,
+                                                  bool capture_stdout, bool pipe_stdin) {
   int pipefd[2] = {-1, -1};
   int infd[2] = {-1, -1};
   if (capture_stdout && pipe2(pipefd, O_CLOEXEC) != 0) return nullptr;
@@ -248,8 +241,7 @@ bool ChildProcess::WriteLine(const std::string& line) {
   return true;
 }
 
-bool ChildProcess::ReadLine(std::string* line,
-                            std::chrono::milliseconds timeout) {
+bool ChildProcess::ReadLine(std::string* line, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (true) {
     size_t nl = buffer_.find('\n');
@@ -259,8 +251,7 @@ bool ChildProcess::ReadLine(std::string* line,
       return true;
     }
     if (stdout_fd_ < 0) return false;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - Clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     pollfd pfd{stdout_fd_, POLLIN, 0};
     if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return false;
@@ -290,9 +281,8 @@ int ChildProcess::Wait(std::chrono::milliseconds timeout) {
   return -1;
 }
 
-std::string BuildRecordBatch(int64_t producer_id, int16_t epoch,
-                             int32_t base_sequence, bool transactional,
-                             const std::vector<std::string>& values) {
+std::string BuildRecordBatch(int64_t producer_id, int16_t epoch, int32_t base_sequence,
+                             bool transactional, const std::vector<std::string>& values) {
   WireWriter recs;
   for (size_t i = 0; i < values.size(); ++i) {
     WireWriter r;
@@ -328,21 +318,18 @@ std::string BuildRecordBatch(int64_t producer_id, int16_t epoch,
   return out;
 }
 
-int RunCommand(const std::string& command, std::string* output,
-               std::chrono::milliseconds timeout) {
+int RunCommand(const std::string& command, std::string* output, std::chrono::milliseconds timeout) {
   auto child = ChildProcess::Spawn({"/bin/sh", "-c", command + " 2>&1"}, true);
   if (child == nullptr) return -1;
   std::string line;
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - Clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (!child->ReadLine(&line, left)) break;
     if (output != nullptr) *output += line + "\n";
   }
   int rc = child->Wait(std::max<std::chrono::milliseconds>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                            Clock::now()),
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
       std::chrono::milliseconds(100)));
   return rc;
 }

@@ -316,10 +316,10 @@ class KafkaStreamsDevBrokerTest : public ::testing::TestWithParam<BrokerKind> {
     EXPECT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
     for (int i = 0; i < list->cnt; ++i) {
       const auto& e = list->elems[i];
-      out[e.partition] = {e.offset, e.metadata != nullptr
-                                        ? std::string(static_cast<const char*>(e.metadata),
-                                                      e.metadata_size)
-                                        : std::string()};
+      out[e.partition] = {e.offset,
+                          e.metadata != nullptr
+                              ? std::string(static_cast<const char*>(e.metadata), e.metadata_size)
+                              : std::string()};
     }
     rd_kafka_topic_partition_list_destroy(list);
     rd_kafka_destroy(consumer);  // Never subscribed: nothing to leave.
@@ -439,7 +439,8 @@ TEST_P(KafkaStreamsDevBrokerTest, CreatesMissingChangelogTopics) {
       [&] {
         counts = client_->PartitionCounts();
         return counts.count(changelog) + counts.count(wide_output) +
-                   counts.count(wide_input + ".dlq") == 3;
+                   counts.count(wide_input + ".dlq") ==
+               3;
       },
       seconds(10)));
   ASSERT_EQ(counts.count(changelog), 1u);
@@ -889,8 +890,9 @@ TEST_P(KafkaStreamsDevBrokerTest, RecordFailingForGoodIsDeadLetteredAndTheRestIs
     EXPECT_EQ(headers[kDlqTopicHeader], in_);
   }
   EXPECT_EQ(dead, poison);
-  EXPECT_EQ(MetricValue(*registry, "streams_processing_exceptions_total", {{"action", "dead_letter"}}),
-            3);
+  EXPECT_EQ(
+      MetricValue(*registry, "streams_processing_exceptions_total", {{"action", "dead_letter"}}),
+      3);
 }
 
 // processing.exception.handler=fail: the instance stops with the error instead.
@@ -900,7 +902,8 @@ TEST_P(KafkaStreamsDevBrokerTest, FailHandlerStopsTheInstanceOnARecordFailingFor
   auto streams = MakeStreams(Config(dir.path(), "i1", {{"processing.exception.handler", "fail"}}));
   ASSERT_TRUE(streams->Start().ok());
   Produce(100, 5);
-  ASSERT_TRUE(WaitFor([&] { return streams->state() == KafkaStreams::State::kError; }, seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return streams->state() == KafkaStreams::State::kError; }, seconds(30)));
   EXPECT_THAT(streams->error().message(), HasSubstr("does not decode"));
   EXPECT_THAT(streams->error().message(), HasSubstr("processing.exception.handler=fail"));
   ASSERT_TRUE(streams->Stop().ok() || streams->state() == KafkaStreams::State::kError);
@@ -969,8 +972,7 @@ TEST_P(KafkaStreamsDevBrokerTest, SeekFailureAfterAnAbortRejoinsInsteadOfSkippin
 }
 
 INSTANTIATE_TEST_SUITE_P(Devbroker, KafkaStreamsDevBrokerTest,
-                         ::testing::Values(BrokerKind::kDevbroker),
-                         test_support::BrokerParamName);
+                         ::testing::Values(BrokerKind::kDevbroker), test_support::BrokerParamName);
 INSTANTIATE_TEST_SUITE_P(Kafka, KafkaStreamsDevBrokerTest, ::testing::Values(BrokerKind::kKafka),
                          test_support::BrokerParamName);
 

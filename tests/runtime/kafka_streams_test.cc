@@ -434,7 +434,8 @@ TEST_F(KafkaStreamsTest, FailedCommittedOffsetLookupsAreRetriedNotReplacedByAChe
   TempDir dir_a;
   TempDir dir_b;
   const std::map<std::string, std::string> fast_lookups = {{"offsets.lookup.timeout.ms", "300"}};
-  StreamsConfig config_a = Config(dir_a.path(), "a", ProcessingGuarantee::kAtLeastOnce, fast_lookups);
+  StreamsConfig config_a =
+      Config(dir_a.path(), "a", ProcessingGuarantee::kAtLeastOnce, fast_lookups);
   StreamsConfig config_b = Config(dir_b.path(), "b", ProcessingGuarantee::kAtLeastOnce);
   cluster_->Produce("input", Input(400, 40));
   {
@@ -496,8 +497,8 @@ TEST_F(KafkaStreamsTest, AssignmentDuringABrokerOutageIsRetriedUntilTheBrokerIsB
   // the changelogs cannot be reached.
   rd_kafka_mock_push_request_errors(cluster_->mock(), kApiHeartbeat, 1,
                                     RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
-  ASSERT_TRUE(WaitFor([&] { return MetricValue(*registry, "streams_assignment_retries_total") >= 1; },
-                      seconds(9)));
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue(*registry, "streams_assignment_retries_total") >= 1; }, seconds(9)));
   // Input arrives during the outage (its partitions' leader is up).
   cluster_->Produce("input", Input(400, 40));
   while (std::chrono::steady_clock::now() - down_at < seconds(10)) {
@@ -534,8 +535,8 @@ TEST_F(KafkaStreamsTest, AuxiliaryClientQueuesAreServed) {
   double max_restore = 0;
   for (int i = 0; i < 60; ++i) {
     std::this_thread::sleep_for(milliseconds(100));
-    max_offsets = std::max(
-        max_offsets, MetricValue(*registry, "streams_client_queue_events", {{"client", "offsets"}}));
+    max_offsets = std::max(max_offsets, MetricValue(*registry, "streams_client_queue_events",
+                                                    {{"client", "offsets"}}));
     max_restore = std::max(max_restore, MetricValue(*registry, "streams_client_queue_events",
                                                     {{"client", "restore-consumer"}}));
   }

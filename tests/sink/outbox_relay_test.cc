@@ -48,8 +48,9 @@ class OutboxRelayTest : public ::testing::Test {
     if (next - static_cast<int64_t>(in.size()) > 0) {
       expected = Offset(next - static_cast<int64_t>(in.size()));
     }
-    ASSERT_TRUE(task_->Put(ptrs, {{TopicPartition{"payments.confirmations", Partition(partition)},
-                                   expected, Offset(next)}})
+    ASSERT_TRUE(task_
+                    ->Put(ptrs, {{TopicPartition{"payments.confirmations", Partition(partition)},
+                                  expected, Offset(next)}})
                     .ok());
   }
 
@@ -81,7 +82,8 @@ class OutboxRelayTest : public ::testing::Test {
   }
 
   int64_t Pending() {
-    return ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE webhook_state = 'pending'");
+    return ScalarQuery(uri_,
+                       "SELECT count(*) FROM payments_outbox WHERE webhook_state = 'pending'");
   }
 
   double Counter(const std::string& name) {
@@ -150,14 +152,17 @@ TEST_F(OutboxRelayTest, DeliversInOrderPerCustomerThroughFailures) {
 TEST_F(OutboxRelayTest, EventFailingEveryTimeIsDeadAndOthersProceed) {
   WebhookReceiver receiver("old-secret-key");
   receiver.AlwaysFor("cust_dead", {503, -1, 0ms});
-  Write(0, {Confirmation("pay_a", "cust_dead", "m1", 10), Confirmation("pay_b", "cust_dead", "m1", 20),
-            Confirmation("pay_c", "cust_ok", "m1", 30)});
+  Write(0,
+        {Confirmation("pay_a", "cust_dead", "m1", 10), Confirmation("pay_b", "cust_dead", "m1", 20),
+         Confirmation("pay_c", "cust_ok", "m1", 30)});
   auto relay = MakeRelay(receiver.url(), /*max_attempts=*/3);
   ASSERT_NE(relay, nullptr);
   RunUntil(*relay, [&] { return Pending() == 0; });
-  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE webhook_state = 'dead'"), 2);
-  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE webhook_state = 'delivered'"),
-            1);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE webhook_state = 'dead'"),
+            2);
+  EXPECT_EQ(
+      ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE webhook_state = 'delivered'"),
+      1);
   EXPECT_EQ(ScalarQuery(uri_, "SELECT max(webhook_attempts) FROM payments_outbox"), 3);
   EXPECT_EQ(Counter("payments_sink_cdc_dead_events_total"), 2);
   // The second event of cust_dead was only tried after the first was dead.

@@ -77,9 +77,9 @@ class Workload {
       return refund;
     }
     bool approved = rng_() % 100 < 85;
-    PaymentConfirmation pay = Confirmation("pay_p" + Letters(++next_id_), customer,
-                                           "merchant_" + Letters(rng_() % 5),
-                                           1 + static_cast<int64_t>(rng_() % 10000), approved);
+    PaymentConfirmation pay =
+        Confirmation("pay_p" + Letters(++next_id_), customer, "merchant_" + Letters(rng_() % 5),
+                     1 + static_cast<int64_t>(rng_() % 10000), approved);
     if (rng_() % 2 == 0) pay.set_currency("USD");
     if (approved) open.emplace_back(pay, pay.amount_minor());
     history.push_back(pay);
@@ -179,11 +179,10 @@ class PaymentsSinkE2eTest : public ::testing::Test {
   }
 
   void ProduceRaw(const std::string& key, const std::string& value) {
-    ASSERT_EQ(rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(kTopic),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_KEY(key.data(), key.size()),
-                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                RD_KAFKA_V_END),
+    ASSERT_EQ(rd_kafka_producev(
+                  producer_, RD_KAFKA_V_TOPIC(kTopic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_KEY(key.data(), key.size()),
+                  RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END),
               RD_KAFKA_RESP_ERR_NO_ERROR);
     ++produced_;
   }
@@ -196,17 +195,28 @@ class PaymentsSinkE2eTest : public ::testing::Test {
   Subprocess* StartSink(const std::string& name, const std::string& db_uri,
                         std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {SINK_BIN,
-                                     "--set", "bootstrap.servers=" + broker_->bootstrap_servers(),
-                                     "--set", "sink.database.url=" + db_uri,
-                                     "--set", "admin.listen=127.0.0.1:0",
-                                     "--set", "sink.batch.max.records=50",
-                                     "--set", "sink.batch.max.wait.ms=20",
-                                     "--set", "sink.retry.initial.ms=50",
-                                     "--set", "sink.retry.max.ms=400",
-                                     "--set", "cdc.relay.interval.ms=50",
-                                     "--set", "consumer.session.timeout.ms=1500",
-                                     "--set", "consumer.heartbeat.interval.ms=300",
-                                     "--set", "consumer.max.poll.interval.ms=6000"};
+                                     "--set",
+                                     "bootstrap.servers=" + broker_->bootstrap_servers(),
+                                     "--set",
+                                     "sink.database.url=" + db_uri,
+                                     "--set",
+                                     "admin.listen=127.0.0.1:0",
+                                     "--set",
+                                     "sink.batch.max.records=50",
+                                     "--set",
+                                     "sink.batch.max.wait.ms=20",
+                                     "--set",
+                                     "sink.retry.initial.ms=50",
+                                     "--set",
+                                     "sink.retry.max.ms=400",
+                                     "--set",
+                                     "cdc.relay.interval.ms=50",
+                                     "--set",
+                                     "consumer.session.timeout.ms=1500",
+                                     "--set",
+                                     "consumer.heartbeat.interval.ms=300",
+                                     "--set",
+                                     "consumer.max.poll.interval.ms=6000"};
     for (auto& e : extra) {
       argv.push_back("--set");
       argv.push_back(std::move(e));
@@ -255,7 +265,8 @@ class PaymentsSinkE2eTest : public ::testing::Test {
     rd_kafka_assign(consumer, list);
     rd_kafka_topic_partition_list_destroy(list);
     auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (static_cast<int64_t>(out.size()) < count && std::chrono::steady_clock::now() < deadline) {
+    while (static_cast<int64_t>(out.size()) < count &&
+           std::chrono::steady_clock::now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
       if (m == nullptr) continue;
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -282,7 +293,8 @@ class PaymentsSinkE2eTest : public ::testing::Test {
 
   int64_t HighWatermarks(const std::string& topic, int partitions) {
     int64_t total = 0;
-    for (int p = 0; p < partitions; ++p) total += std::max<int64_t>(0, broker_->HighWatermark(topic, p));
+    for (int p = 0; p < partitions; ++p)
+      total += std::max<int64_t>(0, broker_->HighWatermark(topic, p));
     return total;
   }
 
@@ -430,11 +442,14 @@ class PrivatePostgres {
   }
 
  private:
-  static bool Run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+  static bool Run(const std::string& cmd) {
+    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+  }
   bool PgCtl(const std::string& args) {
     std::string bin = "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/pg_ctl";
     std::string cmd = bin + " -D " + dir_ + "/data " + args;
-    if (getuid() == 0) cmd = "runuser -u postgres -- sh -c '" + std::regex_replace(cmd, std::regex("'"), "") + "'";
+    if (getuid() == 0)
+      cmd = "runuser -u postgres -- sh -c '" + std::regex_replace(cmd, std::regex("'"), "") + "'";
     return Run("sh -c \"" + std::regex_replace(cmd, std::regex("\""), "\\\"") + "\"");
   }
   int port_ = 0;

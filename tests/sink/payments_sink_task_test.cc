@@ -5,9 +5,9 @@
 #include "sink/payments_sink_task.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "sink/payment_row.h"
@@ -59,9 +59,9 @@ class PaymentsSinkTaskTest : public ::testing::Test {
     for (const auto& r : records) ptrs.push_back(&r);
     std::optional<Offset> exp;
     if (expected) exp = Offset(*expected);
-    return task_->Put(ptrs, {PositionUpdate{TopicPartition{kTopic, Partition(0)}, exp,
-                                            Offset(first_offset + static_cast<int64_t>(
-                                                                      confirmations.size()))}});
+    return task_->Put(
+        ptrs, {PositionUpdate{TopicPartition{kTopic, Partition(0)}, exp,
+                              Offset(first_offset + static_cast<int64_t>(confirmations.size()))}});
   }
 
   double Metric(const std::string& name, const std::string& label_value = "") {
@@ -86,13 +86,15 @@ class PaymentsSinkTaskTest : public ::testing::Test {
 };
 
 TEST_F(PaymentsSinkTaskTest, WritesRowsAndBalances) {
-  std::vector<PaymentConfirmation> in = {
-      Confirmation("pay_a", "c1", "m1", 1000), Confirmation("pay_b", "c2", "m1", 250),
-      Confirmation("pay_c", "c1", "m2", 99, /*approved=*/false), Confirmation("pay_d", "c3", "m2", 5)};
+  std::vector<PaymentConfirmation> in = {Confirmation("pay_a", "c1", "m1", 1000),
+                                         Confirmation("pay_b", "c2", "m1", 250),
+                                         Confirmation("pay_c", "c1", "m2", 99, /*approved=*/false),
+                                         Confirmation("pay_d", "c3", "m2", 5)};
   ASSERT_TRUE(PutAll(in, 0, std::nullopt).ok());
   EXPECT_EQ(Actual(uri_), Expect(in)) << Actual(uri_);
-  EXPECT_EQ(ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances WHERE merchant_id = 'm1'"),
-            1250);
+  EXPECT_EQ(
+      ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances WHERE merchant_id = 'm1'"),
+      1250);
   pqxx::connection conn(uri_);
   pqxx::nontransaction nt(conn);
   auto row = nt.exec(
@@ -164,8 +166,8 @@ TEST_F(PaymentsSinkTaskTest, ABatchAppliedTwiceIsFencedAndChangesNothing) {
   streams::Status stale = PutAll({Confirmation("pay_z", "c9", "m1", 1)}, 1, 1);
   EXPECT_EQ(stale.code(), StatusCode::kFenced) << stale;
   EXPECT_EQ(Actual(uri_), Expect(in)) << Actual(uri_);
-  auto loaded = task_->LoadPositions({TopicPartition{kTopic, Partition(0)},
-                                      TopicPartition{kTopic, Partition(1)}});
+  auto loaded = task_->LoadPositions(
+      {TopicPartition{kTopic, Partition(0)}, TopicPartition{kTopic, Partition(1)}});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_EQ(loaded->size(), 1u);
   EXPECT_EQ(loaded->begin()->second, Offset(2));
@@ -174,12 +176,15 @@ TEST_F(PaymentsSinkTaskTest, ABatchAppliedTwiceIsFencedAndChangesNothing) {
 TEST_F(PaymentsSinkTaskTest, RefundsMovePaymentAndBalanceAndEmitUpdateEvents) {
   PaymentConfirmation pay = Confirmation("pay_a", "c1", "m1", 1000);
   // Payment and two refunds in one batch, a third refund in the next one.
-  std::vector<PaymentConfirmation> first = {pay, Refund("ref_1", pay, 100), Refund("ref_2", pay, 200),
+  std::vector<PaymentConfirmation> first = {pay, Refund("ref_1", pay, 100),
+                                            Refund("ref_2", pay, 200),
                                             Refund("ref_x", pay, 50, /*approved=*/false)};
   ASSERT_TRUE(PutAll(first, 0, std::nullopt).ok());
-  EXPECT_EQ(ScalarQuery(uri_, "SELECT refunded_amount_minor FROM payments WHERE payment_id = 'pay_a'"),
-            300);
-  std::vector<PaymentConfirmation> second = {Refund("ref_3", pay, 700), Replay(Refund("ref_1", pay, 100))};
+  EXPECT_EQ(
+      ScalarQuery(uri_, "SELECT refunded_amount_minor FROM payments WHERE payment_id = 'pay_a'"),
+      300);
+  std::vector<PaymentConfirmation> second = {Refund("ref_3", pay, 700),
+                                             Replay(Refund("ref_1", pay, 100))};
   ASSERT_TRUE(PutAll(second, 4, 4).ok());
   std::vector<PaymentConfirmation> all = first;
   all.insert(all.end(), second.begin(), second.end());
@@ -244,7 +249,8 @@ TEST_F(PaymentsSinkTaskTest, SerializationFailureFromAConcurrentTransactionIsRet
   // and then fails with 40001 (its snapshot predates the other's commit).
   pqxx::connection other(uri_);
   pqxx::work txn(other);
-  txn.exec("UPDATE merchant_balances SET balance_minor = balance_minor + 1 WHERE merchant_id = 'm1'");
+  txn.exec(
+      "UPDATE merchant_balances SET balance_minor = balance_minor + 1 WHERE merchant_id = 'm1'");
   std::thread committer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     txn.commit();

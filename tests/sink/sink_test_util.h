@@ -54,9 +54,9 @@ inline PaymentConfirmation Confirmation(const std::string& payment_id, const std
 // A refund of the payment whose idempotency key is "idem-<payment_id>".
 inline PaymentConfirmation Refund(const std::string& refund_id, const PaymentConfirmation& payment,
                                   int64_t amount, bool approved = true) {
-  PaymentConfirmation c = Confirmation(refund_id, payment.customer_id(), payment.merchant_id(),
-                                       amount, approved, payments::v1::REFUND,
-                                       payment.idempotency_key());
+  PaymentConfirmation c =
+      Confirmation(refund_id, payment.customer_id(), payment.merchant_id(), amount, approved,
+                   payments::v1::REFUND, payment.idempotency_key());
   return c;
 }
 

@@ -124,7 +124,8 @@ class WebhookReceiver : public CivetHandler {
     }
     if (answer.stall.count() > 0) std::this_thread::sleep_for(answer.stall);
     std::string extra;
-    if (answer.retry_after_s >= 0) extra = "Retry-After: " + std::to_string(answer.retry_after_s) + "\r\n";
+    if (answer.retry_after_s >= 0)
+      extra = "Retry-After: " + std::to_string(answer.retry_after_s) + "\r\n";
     mg_printf(conn, "HTTP/1.1 %d X\r\nContent-Length: 0\r\n%sConnection: close\r\n\r\n",
               answer.status, extra.c_str());
     return true;

@@ -57,8 +57,7 @@ RdKafkaPtr NewClient(rd_kafka_type_t type, const std::string& bootstrap,
   std::vector<std::pair<std::string, std::string>> all = {{"bootstrap.servers", bootstrap}};
   all.insert(all.end(), extra.begin(), extra.end());
   for (const auto& [k, v] : all) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
       *error = errstr;
       rd_kafka_conf_destroy(conf);
       return nullptr;
@@ -117,8 +116,8 @@ class KafkaTestBroker final : public TestBroker {
       size_t n = 0;
       const rd_kafka_topic_result_t** results =
           rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &n);
-      rd_kafka_resp_err_t err = n == 1 ? rd_kafka_topic_result_error(results[0])
-                                       : RD_KAFKA_RESP_ERR__BAD_MSG;
+      rd_kafka_resp_err_t err =
+          n == 1 ? rd_kafka_topic_result_error(results[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
       if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         status = Status::AlreadyExists("CreateTopics " + name + ": " + rd_kafka_err2name(err));
       } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -109,7 +109,8 @@ std::string TestScopedName(const std::string& suffix);
         ::streams::test_support::AcquireTestBroker((kind), (dev_options), &(owned), &(broker)); \
     if (!acquire_status_.ok()) {                                                                \
       if (::streams::test_support::KafkaBroker::ShouldSkip(acquire_status_)) {                  \
-        GTEST_SKIP() << acquire_status_.message() << " (with PAYMENTS_REQUIRE_KAFKA=1 this fails)"; \
+        GTEST_SKIP() << acquire_status_.message()                                               \
+                     << " (with PAYMENTS_REQUIRE_KAFKA=1 this fails)";                          \
       }                                                                                         \
       FAIL() << acquire_status_;                                                                \
     }                                                                                           \

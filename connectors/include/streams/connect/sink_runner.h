@@ -77,7 +77,7 @@ struct SinkRunnerOptions {
 };
 
 struct SinkRunnerStats {
-  int64_t records_written = 0;   // Records in committed batches (dead letters excluded).
+  int64_t records_written = 0;  // Records in committed batches (dead letters excluded).
   int64_t batches_committed = 0;
   int64_t dead_letters = 0;
   int64_t fenced = 0;
@@ -112,9 +112,9 @@ class SinkRunner {
 
  private:
   struct PartitionState {
-    bool open = false;                // Position loaded and fetching.
-    std::optional<Offset> stored;     // Expected value for the next CAS.
-    Offset next_fetch{0};             // Next offset accepted from poll.
+    bool open = false;             // Position loaded and fetching.
+    std::optional<Offset> stored;  // Expected value for the next CAS.
+    Offset next_fetch{0};          // Next offset accepted from poll.
   };
   enum class FlushResult { kDone, kTransient };
 
