@@ -59,21 +59,10 @@ case "$broker_kind" in devbroker | kafka | mock) ;; *) die "DEMO_BROKER must be 
 work=$(mktemp -d "${TMPDIR:-/tmp}/payments-demo.XXXXXX")
 chmod 711 "$work"  # PostgreSQL runs as postgres below; the secret files are 600.
 declare -A pids=()  # name -> pid of what we started
+# stop_pid, http_get, metric_value, wait_for_line, free_port
+source "$root/scripts/lib/processes.sh"
 pg_started=0
 kafka_started=0
-
-stop_pid() {  # name: SIGTERM, wait up to 20 s, then SIGKILL
-  local name=$1 pid=${pids[$1]:-}
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 200); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  log "$name did not stop in 20 s, killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local status=$?
@@ -95,27 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted, stopping everything"; exit 130' INT TERM
 
-# GET http://127.0.0.1:$1$2; prints the body; fails unless HTTP 2xx.
-http_get() { curl -sf --max-time 5 "http://127.0.0.1:$1$2"; }
-
-# The sum of the samples of metric $2 on admin port $1 (empty when absent).
-metric_sum() {
-  http_get "$1" /metrics 2>/dev/null |
-    awk -v name="$2" '$1 == name || index($1, name "{") == 1 { sum += $NF; n++ }
-                      END { if (n) printf "%d", sum }' || true
-}
-
-# Waits until file $1 has a line matching regex $2 (up to $3 s); prints the match.
-wait_for_line() {
-  local file=$1 regex=$2 timeout=$3 pid=${4:-}
-  for _ in $(seq $((timeout * 10))); do
-    if grep -Eo "$regex" "$file" 2>/dev/null | head -1 | grep .; then return 0; fi
-    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
-    sleep 0.1
-  done
-  return 1
-}
-
 # Waits until GET $1 $2 answers 2xx (up to $3 s) while process $4 runs.
 wait_ready() {
   local port=$1 path=$2 timeout=$3 name=$4
@@ -127,14 +95,6 @@ wait_ready() {
   die "$name not ready after $timeout s (log: $work/$name.log)"
 }
 
-free_port() {  # A loopback port nothing listens on.
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
-  done
-  die "no free port found"
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 psql_value() { psql -X -q -t -A -d "$db_url" -c "$1" 2>/dev/null || true; }
@@ -268,7 +228,7 @@ pids[loadgen]=$!
 progress() {
   local decided=0 rows cdc
   for port in "${paymentd_ports[@]}"; do
-    decided=$((decided + $(metric_sum "$port" payments_requests_total || echo 0)))
+    decided=$((decided + $(metric_value "$port" payments_requests_total 0)))
   done
   rows=$(psql_value "SELECT count(*) FROM payments")
   cdc=$(http_get "$receiver_port" /stats 2>/dev/null | sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' || true)
@@ -288,10 +248,10 @@ log "7/8 waiting until paymentd and the sink have caught up and the outbox is dr
 caught_up=0
 for i in $(seq 600); do
   lag=0
-  for port in "${paymentd_ports[@]}"; do lag=$((lag + $(metric_sum "$port" streams_consumer_lag || echo 1))); done
-  sink_lag=$(metric_sum "$sink_port" payments_sink_consumer_lag)
-  backlog=$(metric_sum "$sink_port" payments_sink_outbox_backlog)
-  if [[ "$lag" == 0 && "${sink_lag:-1}" == 0 && "${backlog:-1}" == 0 ]]; then caught_up=1; break; fi
+  for port in "${paymentd_ports[@]}"; do lag=$((lag + $(metric_value "$port" streams_consumer_lag 1))); done
+  sink_lag=$(metric_value "$sink_port" payments_sink_consumer_lag 1)
+  backlog=$(metric_value "$sink_port" payments_sink_outbox_backlog 1)
+  if [[ "$lag" == 0 && "$sink_lag" == 0 && "$backlog" == 0 ]]; then caught_up=1; break; fi
   ((i % 20 == 0)) && { progress; log "paymentd lag $lag, sink lag ${sink_lag:-?}, outbox backlog ${backlog:-?}"; }
   sleep 0.5
 done
@@ -319,7 +279,7 @@ for field in rejected_signature rejected_timestamp malformed out_of_order; do
     log "VIOLATION: the CRM receiver counted $field=$(json_field "$field")"
   fi
 done
-dead=$(metric_sum "$sink_port" payments_sink_cdc_dead_events_total)
+dead=$(metric_value "$sink_port" payments_sink_cdc_dead_events_total 0)
 [[ "${dead:-0}" == 0 ]] || { webhook_status=1; log "VIOLATION: $dead CDC events dead"; }
 
 # --- Summary --------------------------------------------------------------

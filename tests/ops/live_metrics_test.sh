@@ -22,18 +22,9 @@ pg_started=0
 
 log() { echo "live-metrics: $*" >&2; }
 die() { log "$*"; exit 1; }
+# stop_pid, http_get, metric_value, wait_for_line, free_port
+source "$root/scripts/lib/processes.sh"
 
-stop_pid() {  # name: SIGTERM, wait up to 20 s, then SIGKILL
-  local pid=${pids[$1]:-}
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 200); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local status=$?
   for name in loadgen sink paymentd receiver broker; do stop_pid "$name"; done
@@ -48,21 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-http_get() { curl -sf --max-time 5 "http://127.0.0.1:$1$2"; }
-# The sum of the samples of metric $2 (with optional label filter $3) on port $1.
-metric_sum() {
-  http_get "$1" /metrics 2>/dev/null |
-    awk -v name="$2" -v filter="${3:-}" '($1 == name || index($1, name "{") == 1) &&
-      index($1, filter) { sum += $NF; n++ } END { printf "%d", sum }' || true
-}
-wait_for_line() {  # file regex timeout_s pid: prints the first match
-  for _ in $(seq $(($3 * 10))); do
-    if grep -Eo "$2" "$1" 2>/dev/null | head -1 | grep .; then return 0; fi
-    kill -0 "$4" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 wait_until() {  # timeout_s description command...
   local timeout=$1 what=$2
   shift 2
@@ -72,15 +48,6 @@ wait_until() {  # timeout_s description command...
   done
   die "timed out after ${timeout} s waiting for $what"
 }
-free_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
-  done
-  die "no free port"
-}
-
 # --- Broker and topics --------------------------------------------------------
 "$bin/devbroker/devbroker" --listen 127.0.0.1:0 --default-partitions 2 \
   >"$work/broker.out" 2>"$work/broker.log" &
@@ -146,21 +113,21 @@ count=400
   --bursts 0.1 --quiet >"$work/loadgen.out" 2>"$work/loadgen.log" ||
   die "payments-loadgen failed"
 
-decided() { (($(metric_sum "$paymentd_port" payments_requests_total || echo 0) >= count)); }
+decided() { (($(metric_value "$paymentd_port" payments_requests_total 0) >= count)); }
 wait_until 120 "paymentd to decide $count requests" decided
 sink_done() {
   local lag backlog dead
-  lag=$(metric_sum "$sink_port" payments_sink_consumer_lag)
-  backlog=$(metric_sum "$sink_port" payments_sink_outbox_backlog)
-  dead=$(metric_sum "$sink_port" payments_sink_cdc_dead_events_total 'target="webhook"')
-  [[ "${lag:-1}" == 0 && "${backlog:-1}" == 0 && "${dead:-0}" -gt 0 ]]
+  lag=$(metric_value "$sink_port" payments_sink_consumer_lag 1)
+  backlog=$(metric_value "$sink_port" payments_sink_outbox_backlog 1)
+  dead=$(metric_value "$sink_port" payments_sink_cdc_dead_events_total 0 'target="webhook"')
+  [[ "$lag" == 0 && "$backlog" == 0 && "$dead" -gt 0 ]]
 }
 wait_until 180 "payments-sink to write and deliver everything" sink_done
 
 # --- Restore: paymentd again on an empty state directory -------------------------
 stop_pid paymentd
 start_paymentd "$work/state-2"
-restored() { (($(metric_sum "$paymentd_port" streams_restore_records_total || echo 0) > 0)); }
+restored() { (($(metric_value "$paymentd_port" streams_restore_records_total 0) > 0)); }
 wait_until 60 "paymentd to restore its stores" restored
 # New input for the restarted process's counters, and one undecodable record
 # (a dead letter).
@@ -169,9 +136,9 @@ wait_until 60 "paymentd to restore its stores" restored
   die "payments-loadgen failed"
 printf 'not a PaymentRequest' | kcat -P -b "$bootstrap" -t payments.requests -k ops-live -p 0 ||
   die "kcat cannot produce"
-decided_again() { (($(metric_sum "$paymentd_port" payments_requests_total || echo 0) >= 50)); }
+decided_again() { (($(metric_value "$paymentd_port" payments_requests_total 0) >= 50)); }
 wait_until 120 "the restarted paymentd to decide 50 requests" decided_again
-dead_lettered() { (($(metric_sum "$paymentd_port" streams_dead_letter_records_total || echo 0) > 0)); }
+dead_lettered() { (($(metric_value "$paymentd_port" streams_dead_letter_records_total 0) > 0)); }
 wait_until 60 "paymentd to dead-letter the undecodable record" dead_lettered
 # The state store gauges are exported every 5 s.
 wait_until 30 "state store metrics" bash -c \
