@@ -107,6 +107,12 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
                                    "Assignments not taken because of a transient error "
                                    "(the thread rejoined the group)")
                                .Register(r);
+    rebalances_ = &prometheus::BuildCounter()
+                       .Name("streams_rebalances_total")
+                       .Help(
+                           "Assignments received by the stream threads (a restarted static "
+                           "member gets one; the other members get none)")
+                       .Register(r);
     client_queue_events_ = &prometheus::BuildGauge()
                                 .Name("streams_client_queue_events")
                                 .Help("Events waiting in a Kafka client's queue")
@@ -133,6 +139,7 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
       instance_state_->Add({{"state", std::string(StateName(state))}});
     }
     assignment_retries_series_ = &assignment_retries_->Add({});
+    rebalances_series_ = &rebalances_->Add({});
     commit_duration_series_ = &commit_duration_->Add({}, CommitBuckets());
     committed_series_ = &transactions_->Add({{"result", "committed"}});
     aborted_series_ = &transactions_->Add({{"result", "aborted"}});
@@ -329,6 +336,10 @@ void RuntimeMetrics::AddProcessingException(const std::string& action) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto* c = AcquireCounter(processing_exceptions_, {{"action", action}});
   if (c != nullptr) c->Increment();
+}
+
+void RuntimeMetrics::AddRebalance() {
+  if (rebalances_series_ != nullptr) rebalances_series_->Increment();
 }
 
 void RuntimeMetrics::AddAssignmentRetry() {

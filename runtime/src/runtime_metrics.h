@@ -65,6 +65,8 @@ class RuntimeMetrics {
   void AddProcessingException(const std::string& action);
   // An assignment that could not be taken (transient error; the thread rejoins).
   void AddAssignmentRetry();
+  // An assignment (rebalance callback with partitions to assign) arrived.
+  void AddRebalance();
   // Events waiting in a client's main queue (thread, client = consumer,
   // restore-consumer, offsets, producer).
   void SetClientQueueEvents(const std::string& thread, const std::string& client, int64_t events);
@@ -105,6 +107,7 @@ class RuntimeMetrics {
   prometheus::Family<prometheus::Counter>* delivery_errors_ = nullptr;
   prometheus::Family<prometheus::Counter>* processing_exceptions_ = nullptr;
   prometheus::Family<prometheus::Counter>* assignment_retries_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rebalances_ = nullptr;
   prometheus::Family<prometheus::Gauge>* client_queue_events_ = nullptr;
   prometheus::Family<prometheus::Gauge>* instance_state_ = nullptr;
   prometheus::Family<prometheus::Gauge>* thread_state_ = nullptr;
@@ -118,6 +121,7 @@ class RuntimeMetrics {
   prometheus::Gauge* tasks_assigned_series_ = nullptr;
   prometheus::Counter* delivery_errors_series_ = nullptr;
   prometheus::Counter* assignment_retries_series_ = nullptr;
+  prometheus::Counter* rebalances_series_ = nullptr;
 
   std::mutex mutex_;
   // The state this instance is counted in (streams_instance_state); empty: none.

@@ -119,6 +119,10 @@ Status StreamThread::CreateConsumer() {
   props["enable.auto.offset.store"] = "false";
   props["isolation.level"] = "read_committed";
   props["partition.assignment.strategy"] = "range";
+  // Static membership (KIP-345): one identity per thread, the same as its
+  // transactional.id. A restart within the session timeout rejoins as the
+  // same member, without a rebalance.
+  if (config_.static_membership()) props["group.instance.id"] = transactional_id_;
   props["enable.partition.eof"] = "false";
   props["auto.offset.reset"] =
       config_.auto_offset_reset() == OffsetReset::kEarliest ? "earliest" : "latest";
@@ -463,7 +467,23 @@ void StreamThread::ProcessMessage(rd_kafka_message_t* message) {
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
     Status status = KafkaStatus(message->err, "consumer");
     if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
-      Fail(status);
+      char reason[512] = {};
+      const rd_kafka_resp_err_t cause =
+          rd_kafka_fatal_error(consumer_.get(), reason, sizeof(reason));
+      if (cause == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
+        // Another consumer joined with this thread's group.instance.id: a
+        // second live instance with the same instance.id (a copied state
+        // directory, or the same explicit value twice). The newer one keeps
+        // the partitions; this one must not run on.
+        Fail(Status::FailedPrecondition(
+            "another instance joined the group with this instance's group.instance.id '" +
+            transactional_id_ + "' (instance.id '" + config_.instance_id() +
+            "'): two live instances share instance.id; give each instance its own instance.id "
+            "(or its own state.dir when instance.id is the default) (" +
+            reason + ")"));
+      } else {
+        Fail(Status(status.code(), status.message() + ": " + reason));
+      }
       return;
     }
     if (SteadyClock::now() - last_error_log_ > std::chrono::seconds(5)) {
@@ -952,6 +972,7 @@ Result<std::unique_ptr<StreamTask>> StreamThread::OpenTask(Partition partition) 
 void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
   SetState(State::kRebalancing);
   shared_->stats->Add([](KafkaStreamsStats& s) { s.rebalances += 1; });
+  shared_->metrics->AddRebalance();
   spdlog::info("[{}] assigned: {}", name_, PartitionListString(partitions));
   if (!tasks_.empty()) CloseAllTasks(/*clean=*/true);  // Eager: should be empty already.
   if (stop_requested_.load()) {

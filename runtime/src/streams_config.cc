@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 extern char** environ;
@@ -26,6 +27,7 @@ constexpr std::string_view kRuntimeOwnedProperties[] = {
     "enable.auto.offset.store",
     "isolation.level",
     "transactional.id",
+    "group.instance.id",
     "enable.idempotence",
     "partition.assignment.strategy",
     "enable.partition.eof",
@@ -93,10 +95,10 @@ std::string HostName() {
   return host;
 }
 
-// "<host>-<8 hex digits of FNV-1a of the absolute state.dir>": stable across
-// restarts of the same instance, and distinct for two instances on one host,
-// because two live instances cannot share a state directory (it is locked).
-std::string DefaultInstanceId(const std::string& state_dir) {
+// The instance id used before it was persisted: "<host>-<8 hex digits of
+// FNV-1a of the absolute state.dir>". Kept for state directories created by
+// those versions, so that an upgrade keeps its transactional ids.
+std::string LegacyInstanceId(const std::string& state_dir) {
   std::error_code ec;
   std::string path = std::filesystem::weakly_canonical(state_dir, ec).string();
   if (ec || path.empty()) path = state_dir;
@@ -108,6 +110,52 @@ std::string DefaultInstanceId(const std::string& state_dir) {
   char suffix[16];
   std::snprintf(suffix, sizeof(suffix), "-%08x", hash);
   return HostName() + suffix;
+}
+
+// The default instance.id, as Kafka Streams keeps its process id: read from
+// "<application state dir>/instance.id", or generated once ("<host>-<12 random
+// hex digits>") and written there. Stable across restarts with the same state
+// directory (also in a container whose host name changes), and unique across
+// hosts and containers unless a state directory is copied; two live instances
+// sharing it are detected by the group (FENCED_INSTANCE_ID: the newer one
+// wins, the older one stops with an error naming instance.id). Errors: a
+// message when the file cannot be read or written.
+Result<std::string> PersistedInstanceId(const std::filesystem::path& app_dir,
+                                        const std::string& state_dir) {
+  const std::filesystem::path file = app_dir / "instance.id";
+  std::error_code ec;
+  if (std::filesystem::exists(file, ec)) {
+    std::ifstream in(file);
+    std::string id;
+    std::getline(in, id);
+    id = std::string(Trim(id));
+    if (!in.bad() && ValidName(id)) return id;
+    return Status::InvalidArgument(file.string() + " does not hold a valid instance id ('" + id +
+                                   "'); delete it or set instance.id");
+  }
+  std::string id;
+  if (std::filesystem::is_directory(app_dir, ec) && !std::filesystem::is_empty(app_dir, ec)) {
+    id = LegacyInstanceId(state_dir);  // State of an earlier version: keep its id.
+  } else {
+    std::random_device random;
+    char suffix[16];
+    std::snprintf(suffix, sizeof(suffix), "-%06x%06x", random() & 0xffffff, random() & 0xffffff);
+    id = HostName() + suffix;
+  }
+  std::filesystem::create_directories(app_dir, ec);
+  if (ec) {
+    return Status::IoError("cannot create " + app_dir.string() + ": " + ec.message());
+  }
+  const std::filesystem::path tmp = app_dir / "instance.id.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    out.flush();
+    if (!out) return Status::IoError("cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) return Status::IoError("cannot rename " + tmp.string() + ": " + ec.message());
+  return id;
 }
 
 bool LooksSecret(std::string_view key) {
@@ -225,7 +273,13 @@ StreamsConfig::Builder::Builder() {
               "Root directory of local state"));
   add(MakeDef("instance.id", ConfigType::kString, std::nullopt,
               "Stable id of this instance, unique among live instances; part of transactional.id "
-              "(default: host name + hash of state.dir)"));
+              "and group.instance.id (default: generated once and kept in "
+              "<state.dir>/<application.id>/instance.id)"));
+  add(MakeDef("static.membership", ConfigType::kBool, std::string("true"),
+              "Join the group as a static member (group.instance.id "
+              "<application.id>-<instance.id>-<thread>): a restart within the session timeout "
+              "takes its partitions back without a rebalance; a stopped instance's partitions "
+              "move after the session timeout"));
   add(MakeDef("dead.letter.topic", ConfigType::kString, std::string(""),
               "Dead-letter topic (empty: <source topic>.dlq)"));
   {
@@ -246,11 +300,11 @@ StreamsConfig::Builder::Builder() {
              "Changelog records applied per restore batch"));
   add(IntDef("max.poll.records", 500, 1, 1000000, "Input records handled per poll round"));
   {
-    ConfigKeyDef d = MakeDef("processing.exception.handler", ConfigType::kEnum,
-                             std::string("dead_letter"),
-                             "A record whose processing fails for good: dead_letter (the cycle is "
-                             "replayed without it, the record goes to the dead-letter topic) or "
-                             "fail (the instance stops with the error)");
+    ConfigKeyDef d =
+        MakeDef("processing.exception.handler", ConfigType::kEnum, std::string("dead_letter"),
+                "A record whose processing fails for good: dead_letter (the cycle is "
+                "replayed without it, the record goes to the dead-letter topic) or "
+                "fail (the instance stops with the error)");
     d.allowed = {"dead_letter", "fail"};
     add(std::move(d));
   }
@@ -573,14 +627,21 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
   config.num_stream_threads_ = static_cast<int>(num("num.stream.threads").value_or(1));
   config.state_dir_ = str("state.dir");
   if (config.state_dir_.empty()) errors.push_back("key 'state.dir': must not be empty");
-  if (config.values_.count("instance.id") == 0) {
-    config.values_["instance.id"] = DefaultInstanceId(config.state_dir_);
-    config.origins_["instance.id"] = "default";
+  // Generated (and persisted) only for an otherwise valid configuration.
+  if (config.values_.count("instance.id") == 0 && errors.empty()) {
+    Result<std::string> id = PersistedInstanceId(config.ApplicationStateDir(), config.state_dir_);
+    if (id.ok()) {
+      config.values_["instance.id"] = *id;
+      config.origins_["instance.id"] = "default";
+    } else {
+      errors.push_back("key 'instance.id': not set, and no default: " + id.status().message());
+    }
   }
   config.instance_id_ = str("instance.id");
-  if (!ValidName(config.instance_id_)) {
+  if (config.values_.count("instance.id") != 0 && !ValidName(config.instance_id_)) {
     errors.push_back("key 'instance.id': '" + config.instance_id_ + "' must match [A-Za-z0-9._-]+");
   }
+  config.static_membership_ = ParseBool(str("static.membership")).value_or(true);
   config.dead_letter_topic_ = str("dead.letter.topic");
   config.auto_offset_reset_ =
       str("auto.offset.reset") == "latest" ? OffsetReset::kLatest : OffsetReset::kEarliest;

@@ -1,10 +1,10 @@
 #include "devbroker/group_coordinator.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 namespace devbroker {
 
@@ -13,16 +13,19 @@ GroupCoordinator::GroupCoordinator(Options options, spdlog::logger* logger)
 
 const char* GroupCoordinator::StateName(State s) {
   switch (s) {
-    case State::kEmpty: return "Empty";
-    case State::kPreparingRebalance: return "PreparingRebalance";
-    case State::kCompletingRebalance: return "CompletingRebalance";
-    case State::kStable: return "Stable";
+    case State::kEmpty:
+      return "Empty";
+    case State::kPreparingRebalance:
+      return "PreparingRebalance";
+    case State::kCompletingRebalance:
+      return "CompletingRebalance";
+    case State::kStable:
+      return "Stable";
   }
   return "Dead";
 }
 
-GroupCoordinator::Group& GroupCoordinator::GetOrCreate(
-    const std::string& group_id) {
+GroupCoordinator::Group& GroupCoordinator::GetOrCreate(const std::string& group_id) {
   auto it = groups_.find(group_id);
   if (it == groups_.end()) {
     it = groups_.emplace(group_id, Group{}).first;
@@ -33,13 +36,11 @@ GroupCoordinator::Group& GroupCoordinator::GetOrCreate(
 
 std::string GroupCoordinator::NewMemberId(const std::string& client_id) {
   char suffix[32];
-  std::snprintf(suffix, sizeof(suffix), "%016llx",
-                static_cast<unsigned long long>(rng_()));
+  std::snprintf(suffix, sizeof(suffix), "%016llx", static_cast<unsigned long long>(rng_()));
   return (client_id.empty() ? std::string("member") : client_id) + "-" + suffix;
 }
 
-void GroupCoordinator::JoinGroup(const JoinGroupParams& p, int64_t now_ms,
-                                 JoinCallback done) {
+void GroupCoordinator::JoinGroup(const JoinGroupParams& p, int64_t now_ms, JoinCallback done) {
   JoinGroupResult err_result;
   err_result.member_id = p.member_id;
   if (p.group_id.empty()) {
@@ -90,6 +91,22 @@ void GroupCoordinator::JoinGroup(const JoinGroupParams& p, int64_t now_ms,
     }
   }
 
+  // Static membership (KIP-345): a known group.instance.id joining without
+  // a member id is a restart of that member: it replaces the old member.
+  if (p.group_instance_id.has_value()) {
+    auto inst = g.instance_members.find(*p.group_instance_id);
+    const bool known = inst != g.instance_members.end() && g.members.count(inst->second) != 0;
+    if (!p.member_id.empty() && known && inst->second != p.member_id) {
+      err_result.error = Err::kFencedInstanceId;
+      done(err_result);
+      return;
+    }
+    if (p.member_id.empty() && known) {
+      ReplaceStaticMember(g, inst->second, p, now_ms, std::move(done));
+      return;
+    }
+  }
+
   Member* member = nullptr;
   if (p.member_id.empty()) {
     std::string id = NewMemberId(p.client_id);
@@ -97,8 +114,8 @@ void GroupCoordinator::JoinGroup(const JoinGroupParams& p, int64_t now_ms,
     m.id = id;
     m.join_order = next_join_order_++;
     member = &g.members.emplace(id, std::move(m)).first->second;
-    logger_->info("group {}: member {} joins (generation {}, state {})", g.id,
-                  id, g.generation, StateName(g.state));
+    logger_->info("group {}: member {} joins (generation {}, state {})", g.id, id, g.generation,
+                  StateName(g.state));
   } else {
     auto it = g.members.find(p.member_id);
     if (it == g.members.end()) {
@@ -137,8 +154,77 @@ void GroupCoordinator::JoinGroup(const JoinGroupParams& p, int64_t now_ms,
   MaybeCompleteJoin(g, now_ms);
 }
 
-void GroupCoordinator::PrepareRebalance(Group& g, int64_t now_ms,
-                                        const char* reason) {
+void GroupCoordinator::ReplaceStaticMember(Group& g, const std::string& old_id,
+                                           const JoinGroupParams& p, int64_t now_ms,
+                                           JoinCallback done) {
+  auto old_it = g.members.find(old_id);
+  Member member = std::move(old_it->second);
+  g.members.erase(old_it);
+  // The old incarnation's pending requests are answered FENCED_INSTANCE_ID,
+  // as are its later heartbeats, syncs and commits (ValidateInstance).
+  if (member.join_cb) {
+    JoinGroupResult fenced;
+    fenced.error = Err::kFencedInstanceId;
+    fenced.member_id = old_id;
+    JoinCallback cb = std::move(member.join_cb);
+    member.join_cb = nullptr;
+    cb(fenced);
+  }
+  if (member.sync_cb) {
+    SyncCallback cb = std::move(member.sync_cb);
+    member.sync_cb = nullptr;
+    cb(SyncGroupResult{Err::kFencedInstanceId, {}});
+  }
+  const std::string previous_leader = g.leader_id;
+  member.id = NewMemberId(p.client_id);
+  member.client_id = p.client_id;
+  member.client_host = p.client_host;
+  member.session_timeout_ms = p.session_timeout_ms;
+  member.rebalance_timeout_ms =
+      p.rebalance_timeout_ms > 0 ? p.rebalance_timeout_ms : p.session_timeout_ms;
+  const bool protocols_changed = member.protocols != p.protocols;
+  member.protocols = p.protocols;
+  member.last_seen_ms = now_ms;
+  const std::string new_id = member.id;
+  if (g.leader_id == old_id) g.leader_id = new_id;
+  g.instance_members[*p.group_instance_id] = new_id;
+  Member& replaced = g.members.emplace(new_id, std::move(member)).first->second;
+  logger_->info("group {}: static member {} (instance {}) replaced by {} (state {})", g.id, old_id,
+                *p.group_instance_id, new_id, StateName(g.state));
+
+  if (g.state == State::kStable && !protocols_changed && SelectProtocol(g) == g.protocol_name) {
+    // No rebalance: the member gets the current generation and, at SyncGroup,
+    // its predecessor's assignment. The leader id answered is the one before
+    // the replacement, so a restarted leader does not compute a new
+    // assignment that a stable group would never hand out (as Kafka does).
+    JoinGroupResult r;
+    r.generation_id = g.generation;
+    r.protocol_name = g.protocol_name;
+    r.leader_id = previous_leader;
+    r.member_id = new_id;
+    done(r);
+    return;
+  }
+  replaced.join_cb = std::move(done);
+  if (g.state != State::kPreparingRebalance) {
+    // CompletingRebalance: the leader may have assigned the old member id;
+    // Stable with a changed protocol: the assignment must be recomputed.
+    PrepareRebalance(g, now_ms, "static member replaced");
+  }
+  MaybeCompleteJoin(g, now_ms);
+}
+
+Err GroupCoordinator::ValidateInstance(const Group& g, const std::string& member_id,
+                                       const std::optional<std::string>& instance_id) const {
+  if (!instance_id.has_value()) return Err::kNone;
+  auto inst = g.instance_members.find(*instance_id);
+  if (inst != g.instance_members.end() && inst->second != member_id) {
+    return Err::kFencedInstanceId;
+  }
+  return Err::kNone;
+}
+
+void GroupCoordinator::PrepareRebalance(Group& g, int64_t now_ms, const char* reason) {
   if (g.state == State::kCompletingRebalance) {
     for (auto& [id, m] : g.members) {
       if (m.sync_cb) {
@@ -159,8 +245,7 @@ void GroupCoordinator::PrepareRebalance(Group& g, int64_t now_ms,
   }
   g.state = State::kPreparingRebalance;
   g.rebalance_deadline_ms = now_ms + timeout;
-  logger_->info("group {}: preparing rebalance ({}), {} member(s)", g.id,
-                reason, g.members.size());
+  logger_->info("group {}: preparing rebalance ({}), {} member(s)", g.id, reason, g.members.size());
 }
 
 void GroupCoordinator::MaybeCompleteJoin(Group& g, int64_t now_ms) {
@@ -184,8 +269,8 @@ std::string GroupCoordinator::SelectProtocol(const Group& g) const {
       first = false;
     } else {
       std::set<std::string> inter;
-      std::set_intersection(candidates.begin(), candidates.end(), names.begin(),
-                            names.end(), std::inserter(inter, inter.begin()));
+      std::set_intersection(candidates.begin(), candidates.end(), names.begin(), names.end(),
+                            std::inserter(inter, inter.begin()));
       candidates = std::move(inter);
     }
   }
@@ -202,8 +287,7 @@ std::string GroupCoordinator::SelectProtocol(const Group& g) const {
   std::string best;
   int best_votes = -1;
   auto leader = g.members.find(g.leader_id);
-  const Member& pref =
-      leader != g.members.end() ? leader->second : g.members.begin()->second;
+  const Member& pref = leader != g.members.end() ? leader->second : g.members.begin()->second;
   for (const auto& pr : pref.protocols) {
     if (!candidates.count(pr.first)) continue;
     if (votes[pr.first] > best_votes) {
@@ -218,8 +302,7 @@ void GroupCoordinator::CompleteJoin(Group& g, int64_t now_ms) {
   // Members that did not rejoin in time are dropped.
   for (auto it = g.members.begin(); it != g.members.end();) {
     if (!it->second.join_cb) {
-      logger_->info("group {}: member {} removed: did not rejoin in time",
-                    g.id, it->first);
+      logger_->info("group {}: member {} removed: did not rejoin in time", g.id, it->first);
       it = g.members.erase(it);
     } else {
       ++it;
@@ -242,9 +325,8 @@ void GroupCoordinator::CompleteJoin(Group& g, int64_t now_ms) {
   }
   g.protocol_name = SelectProtocol(g);
   g.state = State::kCompletingRebalance;
-  logger_->info(
-      "group {}: generation {} formed with {} member(s), protocol {}, leader {}",
-      g.id, g.generation, g.members.size(), g.protocol_name, g.leader_id);
+  logger_->info("group {}: generation {} formed with {} member(s), protocol {}, leader {}", g.id,
+                g.generation, g.members.size(), g.protocol_name, g.leader_id);
 
   std::vector<std::pair<std::string, std::string>> all;
   for (const auto& [id, m] : g.members) {
@@ -273,16 +355,20 @@ void GroupCoordinator::CompleteJoin(Group& g, int64_t now_ms) {
 }
 
 void GroupCoordinator::SyncGroup(
-    const std::string& group_id, int32_t generation_id,
-    const std::string& member_id,
-    const std::vector<std::pair<std::string, std::string>>& assignments,
-    int64_t now_ms, SyncCallback done) {
+    const std::string& group_id, int32_t generation_id, const std::string& member_id,
+    const std::optional<std::string>& group_instance_id,
+    const std::vector<std::pair<std::string, std::string>>& assignments, int64_t now_ms,
+    SyncCallback done) {
   auto git = groups_.find(group_id);
   if (git == groups_.end()) {
     done(SyncGroupResult{Err::kUnknownMemberId, {}});
     return;
   }
   Group& g = git->second;
+  if (Err fenced = ValidateInstance(g, member_id, group_instance_id); fenced != Err::kNone) {
+    done(SyncGroupResult{fenced, {}});
+    return;
+  }
   auto mit = g.members.find(member_id);
   if (mit == g.members.end()) {
     done(SyncGroupResult{Err::kUnknownMemberId, {}});
@@ -319,20 +405,23 @@ void GroupCoordinator::SyncGroup(
   std::vector<std::pair<SyncCallback, SyncGroupResult>> calls;
   for (auto& [id, mem] : g.members) {
     if (mem.sync_cb) {
-      calls.emplace_back(std::move(mem.sync_cb),
-                         SyncGroupResult{Err::kNone, mem.assignment});
+      calls.emplace_back(std::move(mem.sync_cb), SyncGroupResult{Err::kNone, mem.assignment});
       mem.sync_cb = nullptr;
     }
   }
   for (auto& [cb, r] : calls) cb(r);
 }
 
-Err GroupCoordinator::Heartbeat(const std::string& group_id,
-                                int32_t generation_id,
-                                const std::string& member_id, int64_t now_ms) {
+Err GroupCoordinator::Heartbeat(const std::string& group_id, int32_t generation_id,
+                                const std::string& member_id,
+                                const std::optional<std::string>& group_instance_id,
+                                int64_t now_ms) {
   auto git = groups_.find(group_id);
   if (git == groups_.end()) return Err::kUnknownMemberId;
   Group& g = git->second;
+  if (Err fenced = ValidateInstance(g, member_id, group_instance_id); fenced != Err::kNone) {
+    return fenced;
+  }
   auto mit = g.members.find(member_id);
   if (mit == g.members.end()) return Err::kUnknownMemberId;
   mit->second.last_seen_ms = now_ms;
@@ -341,8 +430,8 @@ Err GroupCoordinator::Heartbeat(const std::string& group_id,
   return Err::kNone;
 }
 
-Err GroupCoordinator::LeaveGroup(const std::string& group_id,
-                                 const std::string& member_id, int64_t now_ms) {
+Err GroupCoordinator::LeaveGroup(const std::string& group_id, const std::string& member_id,
+                                 int64_t now_ms) {
   auto git = groups_.find(group_id);
   if (git == groups_.end()) return Err::kUnknownMemberId;
   if (!git->second.members.count(member_id)) return Err::kUnknownMemberId;
@@ -350,8 +439,8 @@ Err GroupCoordinator::LeaveGroup(const std::string& group_id,
   return Err::kNone;
 }
 
-void GroupCoordinator::RemoveMember(Group& g, const std::string& member_id,
-                                    int64_t now_ms, const char* reason) {
+void GroupCoordinator::RemoveMember(Group& g, const std::string& member_id, int64_t now_ms,
+                                    const char* reason) {
   auto it = g.members.find(member_id);
   if (it == g.members.end()) return;
   logger_->info("group {}: member {} {}", g.id, member_id, reason);
@@ -377,15 +466,12 @@ void GroupCoordinator::RemoveMember(Group& g, const std::string& member_id,
   MaybeCompleteJoin(g, now_ms);
 }
 
-Err GroupCoordinator::ValidateCommitter(const Group& g,
-                                        const OffsetCommitter& who,
+Err GroupCoordinator::ValidateCommitter(const Group& g, const OffsetCommitter& who,
                                         bool transactional) const {
   if (who.IsMember()) {
-    if (who.group_instance_id.has_value()) {
-      auto inst = g.instance_members.find(*who.group_instance_id);
-      if (inst != g.instance_members.end() && inst->second != who.member_id) {
-        return Err::kFencedInstanceId;
-      }
+    if (Err fenced = ValidateInstance(g, who.member_id, who.group_instance_id);
+        fenced != Err::kNone) {
+      return fenced;
     }
     if (!g.members.count(who.member_id)) return Err::kUnknownMemberId;
     if (who.generation_id != g.generation) return Err::kIllegalGeneration;
@@ -398,8 +484,7 @@ Err GroupCoordinator::ValidateCommitter(const Group& g,
   return Err::kNone;
 }
 
-Err GroupCoordinator::CommitOffsets(const std::string& group_id,
-                                    const OffsetCommitter& who,
+Err GroupCoordinator::CommitOffsets(const std::string& group_id, const OffsetCommitter& who,
                                     const OffsetMap& offsets, int64_t now_ms) {
   if (group_id.empty()) return Err::kInvalidGroupId;
   Group& g = GetOrCreate(group_id);
@@ -408,8 +493,7 @@ Err GroupCoordinator::CommitOffsets(const std::string& group_id,
     logger_->info(
         "group {}: OffsetCommit by member '{}' generation {} rejected: {} "
         "(group generation {}, state {})",
-        g.id, who.member_id, who.generation_id, ErrName(err), g.generation,
-        StateName(g.state));
+        g.id, who.member_id, who.generation_id, ErrName(err), g.generation, StateName(g.state));
     return err;
   }
   if (g.state == State::kCompletingRebalance) return Err::kRebalanceInProgress;
@@ -430,8 +514,8 @@ Err GroupCoordinator::ValidateTxnOffsetCommit(const std::string& group_id,
     logger_->info(
         "group {}: TxnOffsetCommit by member '{}' generation {} rejected: {} "
         "(group generation {}, state {})",
-        group_id, who.member_id, who.generation_id, ErrName(err),
-        git->second.generation, StateName(git->second.state));
+        group_id, who.member_id, who.generation_id, ErrName(err), git->second.generation,
+        StateName(git->second.state));
   }
   return err;
 }
@@ -446,8 +530,8 @@ bool GroupCoordinator::HasPendingTxnOffset(const std::string& group_id,
   return false;
 }
 
-std::optional<CommittedOffset> GroupCoordinator::FetchOffset(
-    const std::string& group_id, const TopicPartition& tp) const {
+std::optional<CommittedOffset> GroupCoordinator::FetchOffset(const std::string& group_id,
+                                                             const TopicPartition& tp) const {
   auto git = groups_.find(group_id);
   if (git == groups_.end()) return std::nullopt;
   auto it = git->second.offsets.find(tp);
@@ -461,16 +545,15 @@ OffsetMap GroupCoordinator::FetchAllOffsets(const std::string& group_id) const {
   return git->second.offsets;
 }
 
-void GroupCoordinator::AddPendingTxnOffsets(const std::string& group_id,
-                                            int64_t producer_id,
+void GroupCoordinator::AddPendingTxnOffsets(const std::string& group_id, int64_t producer_id,
                                             const OffsetMap& offsets) {
   Group& g = GetOrCreate(group_id);
   OffsetMap& pending = g.pending_txn_offsets[producer_id];
   for (const auto& [tp, off] : offsets) pending[tp] = off;
 }
 
-void GroupCoordinator::CompleteTxnOffsets(const std::string& group_id,
-                                          int64_t producer_id, bool commit) {
+void GroupCoordinator::CompleteTxnOffsets(const std::string& group_id, int64_t producer_id,
+                                          bool commit) {
   auto git = groups_.find(group_id);
   if (git == groups_.end()) return;
   Group& g = git->second;
@@ -479,9 +562,8 @@ void GroupCoordinator::CompleteTxnOffsets(const std::string& group_id,
   if (commit) {
     for (const auto& [tp, off] : pit->second) g.offsets[tp] = off;
   }
-  logger_->debug("group {}: {} {} transactional offset(s) of producer {}",
-                 g.id, commit ? "committed" : "discarded", pit->second.size(),
-                 producer_id);
+  logger_->debug("group {}: {} {} transactional offset(s) of producer {}", g.id,
+                 commit ? "committed" : "discarded", pit->second.size(), producer_id);
   g.pending_txn_offsets.erase(pit);
 }
 
@@ -511,8 +593,7 @@ GroupDescription GroupCoordinator::Describe(const std::string& group_id) const {
   return d;
 }
 
-std::vector<std::pair<std::string, std::string>> GroupCoordinator::ListGroups()
-    const {
+std::vector<std::pair<std::string, std::string>> GroupCoordinator::ListGroups() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [id, g] : groups_) out.emplace_back(id, g.protocol_type);
   return out;
@@ -522,8 +603,7 @@ void GroupCoordinator::Tick(int64_t now_ms) {
   for (auto& [gid, g] : groups_) {
     std::vector<std::string> expired;
     for (const auto& [id, m] : g.members) {
-      if (!m.join_cb && !m.sync_cb &&
-          now_ms > m.last_seen_ms + m.session_timeout_ms) {
+      if (!m.join_cb && !m.sync_cb && now_ms > m.last_seen_ms + m.session_timeout_ms) {
         expired.push_back(id);
       }
     }

@@ -46,8 +46,7 @@ struct OffsetCommitter {
   std::string member_id;
   std::optional<std::string> group_instance_id;
   bool IsMember() const {
-    return generation_id >= 0 || !member_id.empty() ||
-           group_instance_id.has_value();
+    return generation_id >= 0 || !member_id.empty() || group_instance_id.has_value();
   }
 };
 
@@ -56,9 +55,10 @@ struct JoinGroupParams {
   int32_t session_timeout_ms = 0;
   int32_t rebalance_timeout_ms = 0;
   std::string member_id;  // empty for a new member
-  // group.instance.id (JoinGroup v5+). Only remembered, so that a commit
-  // from a member whose instance id has been taken over by a newer member
-  // gets FENCED_INSTANCE_ID; the rest of static membership is unsupported.
+  // group.instance.id (JoinGroup v5+): static membership (KIP-345). A join
+  // without member id of a known instance id replaces that instance's member
+  // (no rebalance when the group is stable and the protocols are unchanged);
+  // the replaced member id is FENCED_INSTANCE_ID from then on.
   std::optional<std::string> group_instance_id;
   std::string client_id;
   std::string client_host;
@@ -119,26 +119,28 @@ class GroupCoordinator {
   // Joins (or rejoins) a member and starts a rebalance. `done` is invoked
   // exactly once: immediately on validation errors, otherwise when the
   // rebalance completes (all members rejoined or the rebalance timeout hit).
-  void JoinGroup(const JoinGroupParams& params, int64_t now_ms,
-                 JoinCallback done);
+  // A static member's restart (known group.instance.id, no member id) in a
+  // stable group with unchanged protocols is answered at once, with the
+  // current generation and without a rebalance. Errors also:
+  // FENCED_INSTANCE_ID (a member id whose instance id belongs to a newer one).
+  void JoinGroup(const JoinGroupParams& params, int64_t now_ms, JoinCallback done);
 
   // Completes the sync phase. `done` is invoked exactly once: at once on
   // errors or when the group is already stable, else when the leader's
   // assignment arrives (or REBALANCE_IN_PROGRESS if a new rebalance starts).
-  void SyncGroup(const std::string& group_id, int32_t generation_id,
-                 const std::string& member_id,
-                 const std::vector<std::pair<std::string, std::string>>&
-                     assignments,
+  void SyncGroup(const std::string& group_id, int32_t generation_id, const std::string& member_id,
+                 const std::optional<std::string>& group_instance_id,
+                 const std::vector<std::pair<std::string, std::string>>& assignments,
                  int64_t now_ms, SyncCallback done);
 
   // Refreshes the member's session. Errors: UNKNOWN_MEMBER_ID,
-  // ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS (the member must rejoin).
-  Err Heartbeat(const std::string& group_id, int32_t generation_id,
-                const std::string& member_id, int64_t now_ms);
+  // FENCED_INSTANCE_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS (the
+  // member must rejoin).
+  Err Heartbeat(const std::string& group_id, int32_t generation_id, const std::string& member_id,
+                const std::optional<std::string>& group_instance_id, int64_t now_ms);
 
   // Removes the member and triggers a rebalance of the rest.
-  Err LeaveGroup(const std::string& group_id, const std::string& member_id,
-                 int64_t now_ms);
+  Err LeaveGroup(const std::string& group_id, const std::string& member_id, int64_t now_ms);
 
   // OffsetCommit: validates the committer as Kafka does and stores the
   // offsets. A member must be known (else UNKNOWN_MEMBER_ID, or
@@ -158,14 +160,12 @@ class GroupCoordinator {
   // ILLEGAL_GENERATION, as for CommitOffsets; no state check). A
   // non-member (v0-2 request, or a producer without consumer group
   // metadata) is not validated, as in Kafka. Returns NONE when accepted.
-  Err ValidateTxnOffsetCommit(const std::string& group_id,
-                              const OffsetCommitter& who) const;
+  Err ValidateTxnOffsetCommit(const std::string& group_id, const OffsetCommitter& who) const;
 
   // True if a transactional producer has sent an offset for tp in this
   // group that is neither committed nor aborted yet (OffsetFetch v7
   // require_stable answers UNSTABLE_OFFSET_COMMIT for it).
-  bool HasPendingTxnOffset(const std::string& group_id,
-                           const TopicPartition& tp) const;
+  bool HasPendingTxnOffset(const std::string& group_id, const TopicPartition& tp) const;
 
   // Committed offset of one partition, or nullopt.
   std::optional<CommittedOffset> FetchOffset(const std::string& group_id,
@@ -178,8 +178,7 @@ class GroupCoordinator {
   void AddPendingTxnOffsets(const std::string& group_id, int64_t producer_id,
                             const OffsetMap& offsets);
   // Makes the producer's pending offsets visible (commit) or drops them.
-  void CompleteTxnOffsets(const std::string& group_id, int64_t producer_id,
-                          bool commit);
+  void CompleteTxnOffsets(const std::string& group_id, int64_t producer_id, bool commit);
 
   GroupDescription Describe(const std::string& group_id) const;
   // (group id, protocol type) of every known group.
@@ -229,12 +228,16 @@ class GroupCoordinator {
   void PrepareRebalance(Group& g, int64_t now_ms, const char* reason);
   void MaybeCompleteJoin(Group& g, int64_t now_ms);
   void CompleteJoin(Group& g, int64_t now_ms);
-  void RemoveMember(Group& g, const std::string& member_id, int64_t now_ms,
-                    const char* reason);
+  void RemoveMember(Group& g, const std::string& member_id, int64_t now_ms, const char* reason);
   std::string SelectProtocol(const Group& g) const;
+  // A restarted static member takes over `old_id`'s place and assignment.
+  void ReplaceStaticMember(Group& g, const std::string& old_id, const JoinGroupParams& p,
+                           int64_t now_ms, JoinCallback done);
+  // FENCED_INSTANCE_ID when `instance_id` now belongs to another member id.
+  Err ValidateInstance(const Group& g, const std::string& member_id,
+                       const std::optional<std::string>& instance_id) const;
   // Kafka's membership check of an offset commit (see CommitOffsets).
-  Err ValidateCommitter(const Group& g, const OffsetCommitter& who,
-                        bool transactional) const;
+  Err ValidateCommitter(const Group& g, const OffsetCommitter& who, bool transactional) const;
   std::string NewMemberId(const std::string& client_id);
 
   Options options_;

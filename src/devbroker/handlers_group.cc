@@ -7,9 +7,9 @@
 
 namespace devbroker {
 
-std::optional<std::string> RequestHandler::HandleJoinGroup(
-    const ConnectionInfo& conn, const RequestHeader& h, WireReader& r,
-    int64_t now_ms, HandleOutcome* outcome) {
+std::optional<std::string> RequestHandler::HandleJoinGroup(const ConnectionInfo& conn,
+                                                           const RequestHeader& h, WireReader& r,
+                                                           int64_t now_ms, HandleOutcome* outcome) {
   const int16_t v = h.api_version;
   JoinGroupParams p;
   p.group_id = r.ReadString();
@@ -53,14 +53,15 @@ std::optional<std::string> RequestHandler::HandleJoinGroup(
   return std::string();
 }
 
-std::optional<std::string> RequestHandler::HandleSyncGroup(
-    const ConnectionInfo& conn, const RequestHeader& h, WireReader& r,
-    int64_t now_ms, HandleOutcome* outcome) {
+std::optional<std::string> RequestHandler::HandleSyncGroup(const ConnectionInfo& conn,
+                                                           const RequestHeader& h, WireReader& r,
+                                                           int64_t now_ms, HandleOutcome* outcome) {
   const int16_t v = h.api_version;
   std::string group_id = r.ReadString();
   int32_t generation = r.ReadInt32();
   std::string member_id = r.ReadString();
-  if (v >= 3) r.ReadNullableString();
+  std::optional<std::string> group_instance_id;
+  if (v >= 3) group_instance_id = r.ReadNullableString();
   std::vector<std::pair<std::string, std::string>> assignments;
   int32_t n = r.ReadArrayLength();
   for (int32_t i = 0; i < n && r.ok(); ++i) {
@@ -73,28 +74,28 @@ std::optional<std::string> RequestHandler::HandleSyncGroup(
   RequestHeader header = h;
   ResponseSink* sink = sink_;
   *outcome = HandleOutcome::kDeferred;
-  groups_->SyncGroup(
-      group_id, generation, member_id, assignments, now_ms,
-      [conn_id, header, sink](const SyncGroupResult& res) {
-        WireWriter w;
-        BeginResponse(w, header);
-        if (header.api_version >= 1) w.WriteInt32(0);
-        w.WriteInt16(ErrCode(res.error));
-        w.WriteBytes(res.assignment);
-        sink->Deliver(conn_id, FinishResponse(w));
-      });
+  groups_->SyncGroup(group_id, generation, member_id, group_instance_id, assignments, now_ms,
+                     [conn_id, header, sink](const SyncGroupResult& res) {
+                       WireWriter w;
+                       BeginResponse(w, header);
+                       if (header.api_version >= 1) w.WriteInt32(0);
+                       w.WriteInt16(ErrCode(res.error));
+                       w.WriteBytes(res.assignment);
+                       sink->Deliver(conn_id, FinishResponse(w));
+                     });
   return std::string();
 }
 
-std::optional<std::string> RequestHandler::HandleHeartbeat(
-    const ConnectionInfo&, const RequestHeader& h, WireReader& r,
-    int64_t now_ms, HandleOutcome*) {
+std::optional<std::string> RequestHandler::HandleHeartbeat(const ConnectionInfo&,
+                                                           const RequestHeader& h, WireReader& r,
+                                                           int64_t now_ms, HandleOutcome*) {
   std::string group_id = r.ReadString();
   int32_t generation = r.ReadInt32();
   std::string member_id = r.ReadString();
-  if (h.api_version >= 3) r.ReadNullableString();
+  std::optional<std::string> group_instance_id;
+  if (h.api_version >= 3) group_instance_id = r.ReadNullableString();
   if (!r.ok()) return std::nullopt;
-  Err err = groups_->Heartbeat(group_id, generation, member_id, now_ms);
+  Err err = groups_->Heartbeat(group_id, generation, member_id, group_instance_id, now_ms);
   WireWriter w;
   BeginResponse(w, h);
   if (h.api_version >= 1) w.WriteInt32(0);
@@ -102,9 +103,9 @@ std::optional<std::string> RequestHandler::HandleHeartbeat(
   return FinishResponse(w);
 }
 
-std::optional<std::string> RequestHandler::HandleLeaveGroup(
-    const ConnectionInfo&, const RequestHeader& h, WireReader& r,
-    int64_t now_ms, HandleOutcome*) {
+std::optional<std::string> RequestHandler::HandleLeaveGroup(const ConnectionInfo&,
+                                                            const RequestHeader& h, WireReader& r,
+                                                            int64_t now_ms, HandleOutcome*) {
   std::string group_id = r.ReadString();
   std::string member_id = r.ReadString();
   if (!r.ok()) return std::nullopt;
@@ -116,16 +117,16 @@ std::optional<std::string> RequestHandler::HandleLeaveGroup(
   return FinishResponse(w);
 }
 
-std::optional<std::string> RequestHandler::HandleOffsetCommit(
-    const ConnectionInfo&, const RequestHeader& h, WireReader& r,
-    int64_t now_ms, HandleOutcome*) {
+std::optional<std::string> RequestHandler::HandleOffsetCommit(const ConnectionInfo&,
+                                                              const RequestHeader& h, WireReader& r,
+                                                              int64_t now_ms, HandleOutcome*) {
   const int16_t v = h.api_version;
   std::string group_id = r.ReadString();
   OffsetCommitter who;
   who.generation_id = r.ReadInt32();
   who.member_id = r.ReadString();
   if (v >= 7) who.group_instance_id = r.ReadNullableString();
-  if (v >= 2 && v <= 4) r.ReadInt64();     // retention time
+  if (v >= 2 && v <= 4) r.ReadInt64();  // retention time
   OffsetMap offsets;
   std::vector<std::pair<std::string, std::vector<int32_t>>> order;
   int32_t topic_count = r.ReadArrayLength();
@@ -162,20 +163,17 @@ std::optional<std::string> RequestHandler::HandleOffsetCommit(
   return FinishResponse(w);
 }
 
-std::optional<std::string> RequestHandler::HandleOffsetFetch(
-    const ConnectionInfo&, const RequestHeader& h, WireReader& r, int64_t,
-    HandleOutcome*) {
+std::optional<std::string> RequestHandler::HandleOffsetFetch(const ConnectionInfo&,
+                                                             const RequestHeader& h, WireReader& r,
+                                                             int64_t, HandleOutcome*) {
   const int16_t v = h.api_version;
   const bool flexible = v >= 6;  // compact strings/arrays, tagged fields
-  auto read_string = [&] {
-    return flexible ? r.ReadCompactString() : r.ReadString();
-  };
+  auto read_string = [&] { return flexible ? r.ReadCompactString() : r.ReadString(); };
   auto read_array_length = [&] {
     return flexible ? r.ReadCompactArrayLength() : r.ReadArrayLength();
   };
   std::string group_id = read_string();
-  std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>>
-      topics;
+  std::optional<std::vector<std::pair<std::string, std::vector<int32_t>>>> topics;
   int32_t topic_count = read_array_length();
   if (topic_count >= 0) {
     topics.emplace();
@@ -234,8 +232,7 @@ std::optional<std::string> RequestHandler::HandleOffsetFetch(
       w.WriteInt32(p);
       w.WriteInt64(off.has_value() ? off->offset : -1);
       if (v >= 5) w.WriteInt32(off.has_value() ? off->leader_epoch : -1);
-      write_string(off.has_value() && off->metadata.has_value() ? *off->metadata
-                                                                : std::string());
+      write_string(off.has_value() && off->metadata.has_value() ? *off->metadata : std::string());
       w.WriteInt16(ErrCode(err));
       if (flexible) w.WriteEmptyTaggedFields();
     }
@@ -246,9 +243,10 @@ std::optional<std::string> RequestHandler::HandleOffsetFetch(
   return FinishResponse(w);
 }
 
-std::optional<std::string> RequestHandler::HandleDescribeGroups(
-    const ConnectionInfo&, const RequestHeader& h, WireReader& r, int64_t,
-    HandleOutcome*) {
+std::optional<std::string> RequestHandler::HandleDescribeGroups(const ConnectionInfo&,
+                                                                const RequestHeader& h,
+                                                                WireReader& r, int64_t,
+                                                                HandleOutcome*) {
   std::vector<std::string> ids;
   int32_t n = r.ReadArrayLength();
   for (int32_t i = 0; i < n && r.ok(); ++i) ids.push_back(r.ReadString());
@@ -276,9 +274,9 @@ std::optional<std::string> RequestHandler::HandleDescribeGroups(
   return FinishResponse(w);
 }
 
-std::optional<std::string> RequestHandler::HandleListGroups(
-    const ConnectionInfo&, const RequestHeader& h, WireReader& r, int64_t,
-    HandleOutcome*) {
+std::optional<std::string> RequestHandler::HandleListGroups(const ConnectionInfo&,
+                                                            const RequestHeader& h, WireReader& r,
+                                                            int64_t, HandleOutcome*) {
   if (!r.ok()) return std::nullopt;
   WireWriter w;
   BeginResponse(w, h);

@@ -1,10 +1,9 @@
 // Unit tests: wire codec, CRC, record batches, partition log, group and
 // transaction coordinators (no network).
 
+#include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
-
-#include <gtest/gtest.h>
 
 #include "devbroker/crc32c.h"
 #include "devbroker/group_coordinator.h"
@@ -21,8 +20,8 @@ namespace {
 using testing::BuildRecordBatch;
 
 spdlog::logger* NullLogger() {
-  static auto logger = std::make_shared<spdlog::logger>(
-      "null", std::make_shared<spdlog::sinks::null_sink_mt>());
+  static auto logger =
+      std::make_shared<spdlog::logger>("null", std::make_shared<spdlog::sinks::null_sink_mt>());
   return logger.get();
 }
 
@@ -119,15 +118,13 @@ TEST(RecordBatchTest, ParsesValidAndRejectsBadBatches) {
   std::string bad_crc = batch;
   bad_crc.back() ^= 0x55;
   EXPECT_EQ(ParseRecordSet(bad_crc, &views), Err::kCorruptMessage);
-  EXPECT_EQ(ParseRecordSet(batch.substr(0, batch.size() - 1), &views),
-            Err::kCorruptMessage);
+  EXPECT_EQ(ParseRecordSet(batch.substr(0, batch.size() - 1), &views), Err::kCorruptMessage);
   EXPECT_EQ(ParseRecordSet(batch.substr(0, 20), &views), Err::kCorruptMessage);
   std::string old_magic = batch;
   old_magic[kMagicOffset] = 1;
   EXPECT_EQ(ParseRecordSet(old_magic, &views), Err::kUnsupportedForMessageFormat);
   // Clients may not write control batches.
-  EXPECT_EQ(ParseRecordSet(BuildControlBatch(0, 5, 0, true, 1), &views),
-            Err::kInvalidRecord);
+  EXPECT_EQ(ParseRecordSet(BuildControlBatch(0, 5, 0, true, 1), &views), Err::kInvalidRecord);
 }
 
 BatchView View(const std::string& raw) {
@@ -156,8 +153,7 @@ TEST(PartitionLogTest, IdempotentSequenceAndEpochChecks) {
   // A new epoch restarts at sequence 0; the old epoch is then stale.
   EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 1, 3, false, {"x"}))).error,
             Err::kOutOfOrderSequenceNumber);
-  EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 1, 0, false, {"d"}))).error,
-            Err::kNone);
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 1, 0, false, {"d"}))).error, Err::kNone);
   EXPECT_EQ(log.Append(View(BuildRecordBatch(7, 0, 3, false, {"x"}))).error,
             Err::kInvalidProducerEpoch);
   // Unknown producer must start at 0.
@@ -168,9 +164,9 @@ TEST(PartitionLogTest, IdempotentSequenceAndEpochChecks) {
 
 TEST(PartitionLogTest, LastStableOffsetAndAbortedIndex) {
   PartitionLog log;
-  log.Append(View(BuildRecordBatch(-1, -1, -1, false, {"plain"})));       // 0
-  log.Append(View(BuildRecordBatch(10, 0, 0, true, {"t1", "t2"})));       // 1-2
-  log.Append(View(BuildRecordBatch(11, 0, 0, true, {"u1"})));             // 3
+  log.Append(View(BuildRecordBatch(-1, -1, -1, false, {"plain"})));  // 0
+  log.Append(View(BuildRecordBatch(10, 0, 0, true, {"t1", "t2"})));  // 1-2
+  log.Append(View(BuildRecordBatch(11, 0, 0, true, {"u1"})));        // 3
   EXPECT_EQ(log.high_watermark(), 4);
   EXPECT_EQ(log.last_stable_offset(), 1);
   log.WriteMarker(10, 0, /*commit=*/false, 1);  // 4
@@ -200,8 +196,7 @@ TEST(PartitionLogTest, MarkerWithNewerEpochFencesOldEpoch) {
   log.WriteMarker(3, 1, /*commit=*/false, 1);
   EXPECT_EQ(log.Append(View(BuildRecordBatch(3, 0, 1, true, {"b"}))).error,
             Err::kInvalidProducerEpoch);
-  EXPECT_EQ(log.Append(View(BuildRecordBatch(3, 1, 0, true, {"c"}))).error,
-            Err::kNone);
+  EXPECT_EQ(log.Append(View(BuildRecordBatch(3, 1, 0, true, {"c"}))).error, Err::kNone);
 }
 
 class GroupCoordinatorTest : public ::testing::Test {
@@ -236,7 +231,7 @@ TEST_F(GroupCoordinatorTest, JoinSyncHeartbeatAndExpiry) {
   std::optional<JoinGroupResult> b;
   groups_.JoinGroup(Params(""), 10, [&](const JoinGroupResult& r) { b = r; });
   EXPECT_FALSE(b.has_value());
-  EXPECT_EQ(groups_.Heartbeat("g", 1, m1, 20), Err::kRebalanceInProgress);
+  EXPECT_EQ(groups_.Heartbeat("g", 1, m1, std::nullopt, 20), Err::kRebalanceInProgress);
   std::optional<JoinGroupResult> a2;
   groups_.JoinGroup(Params(m1), 30, [&](const JoinGroupResult& r) { a2 = r; });
   ASSERT_TRUE(a2.has_value() && b.has_value());
@@ -247,24 +242,116 @@ TEST_F(GroupCoordinatorTest, JoinSyncHeartbeatAndExpiry) {
   std::string m2 = b->member_id;
 
   std::optional<SyncGroupResult> sb, sa;
-  groups_.SyncGroup("g", 2, m2, {}, 40, [&](const SyncGroupResult& r) { sb = r; });
+  groups_.SyncGroup("g", 2, m2, std::nullopt, {}, 40, [&](const SyncGroupResult& r) { sb = r; });
   EXPECT_FALSE(sb.has_value());  // waits for the leader
-  groups_.SyncGroup("g", 2, m1, {{m1, "A"}, {m2, "B"}}, 50,
+  groups_.SyncGroup("g", 2, m1, std::nullopt, {{m1, "A"}, {m2, "B"}}, 50,
                     [&](const SyncGroupResult& r) { sa = r; });
   ASSERT_TRUE(sa.has_value() && sb.has_value());
   EXPECT_EQ(sa->assignment, "A");
   EXPECT_EQ(sb->assignment, "B");
-  EXPECT_EQ(groups_.Heartbeat("g", 2, m1, 60), Err::kNone);
-  EXPECT_EQ(groups_.Heartbeat("g", 1, m1, 60), Err::kIllegalGeneration);
-  EXPECT_EQ(groups_.Heartbeat("g", 2, "nobody", 60), Err::kUnknownMemberId);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, m1, std::nullopt, 60), Err::kNone);
+  EXPECT_EQ(groups_.Heartbeat("g", 1, m1, std::nullopt, 60), Err::kIllegalGeneration);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, "nobody", std::nullopt, 60), Err::kUnknownMemberId);
 
   // m2 stops heartbeating: expired after its 1000 ms session.
-  groups_.Heartbeat("g", 2, m1, 900);
+  groups_.Heartbeat("g", 2, m1, std::nullopt, 900);
   groups_.Tick(1000);
   EXPECT_EQ(groups_.Describe("g").members.size(), 2u);
   groups_.Tick(1100);
-  EXPECT_EQ(groups_.Heartbeat("g", 2, m2, 1100), Err::kUnknownMemberId);
-  EXPECT_EQ(groups_.Heartbeat("g", 2, m1, 1100), Err::kRebalanceInProgress);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, m2, std::nullopt, 1100), Err::kUnknownMemberId);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, m1, std::nullopt, 1100), Err::kRebalanceInProgress);
+}
+
+// Static membership (KIP-345): a member restarting with its
+// group.instance.id replaces its old incarnation without a rebalance, gets
+// its assignment back, and the old member id is fenced.
+TEST_F(GroupCoordinatorTest, StaticMemberRestartReplacesItWithoutARebalance) {
+  auto join = [&](const std::string& member_id, const std::string& instance, int64_t now) {
+    JoinGroupParams p = Params(member_id);
+    p.group_instance_id = instance;
+    std::optional<JoinGroupResult> out;
+    groups_.JoinGroup(p, now, [&](const JoinGroupResult& r) { out = r; });
+    return out;
+  };
+  std::optional<JoinGroupResult> a = join("", "inst-a", 0);
+  ASSERT_TRUE(a.has_value());
+  std::optional<JoinGroupResult> b;
+  {
+    JoinGroupParams p = Params("");
+    p.group_instance_id = "inst-b";
+    groups_.JoinGroup(p, 10, [&](const JoinGroupResult& r) { b = r; });
+  }
+  std::optional<JoinGroupResult> a2 = join(a->member_id, "inst-a", 20);
+  ASSERT_TRUE(a2.has_value() && b.has_value());
+  const std::string ma = a2->member_id;
+  const std::string mb = b->member_id;
+  ASSERT_EQ(a2->leader_id, ma);
+  groups_.SyncGroup("g", 2, mb, std::string("inst-b"), {}, 30, [](const SyncGroupResult&) {});
+  groups_.SyncGroup("g", 2, ma, std::string("inst-a"), {{ma, "A"}, {mb, "B"}}, 30,
+                    [](const SyncGroupResult&) {});
+  ASSERT_EQ(groups_.Describe("g").state, "Stable");
+
+  // inst-b restarts (its process was killed: no LeaveGroup). The group stays
+  // at generation 2, stable, and inst-b's new member gets "B" back.
+  std::optional<JoinGroupResult> b2 = join("", "inst-b", 100);
+  ASSERT_TRUE(b2.has_value());
+  EXPECT_EQ(b2->error, Err::kNone);
+  EXPECT_EQ(b2->generation_id, 2);
+  EXPECT_NE(b2->member_id, mb);
+  EXPECT_EQ(b2->leader_id, ma);
+  EXPECT_TRUE(b2->members.empty());
+  EXPECT_EQ(groups_.Describe("g").state, "Stable");
+  std::optional<SyncGroupResult> sync;
+  groups_.SyncGroup("g", 2, b2->member_id, std::string("inst-b"), {}, 110,
+                    [&](const SyncGroupResult& r) { sync = r; });
+  ASSERT_TRUE(sync.has_value());
+  EXPECT_EQ(sync->error, Err::kNone);
+  EXPECT_EQ(sync->assignment, "B");
+  // The other member notices nothing.
+  EXPECT_EQ(groups_.Heartbeat("g", 2, ma, std::string("inst-a"), 120), Err::kNone);
+
+  // The old incarnation (a zombie) is fenced everywhere.
+  EXPECT_EQ(groups_.Heartbeat("g", 2, mb, std::string("inst-b"), 130), Err::kFencedInstanceId);
+  std::optional<SyncGroupResult> zombie_sync;
+  groups_.SyncGroup("g", 2, mb, std::string("inst-b"), {}, 130,
+                    [&](const SyncGroupResult& r) { zombie_sync = r; });
+  ASSERT_TRUE(zombie_sync.has_value());
+  EXPECT_EQ(zombie_sync->error, Err::kFencedInstanceId);
+  std::optional<JoinGroupResult> zombie_join = join(mb, "inst-b", 130);
+  ASSERT_TRUE(zombie_join.has_value());
+  EXPECT_EQ(zombie_join->error, Err::kFencedInstanceId);
+  OffsetMap offsets;
+  offsets[TopicPartition{"t", 0}] = CommittedOffset{5, -1, std::nullopt};
+  EXPECT_EQ(groups_.CommitOffsets("g", OffsetCommitter{2, mb, std::string("inst-b")}, offsets, 130),
+            Err::kFencedInstanceId);
+  EXPECT_EQ(groups_.CommitOffsets("g", OffsetCommitter{2, b2->member_id, std::string("inst-b")},
+                                  offsets, 130),
+            Err::kNone);
+
+  // A static member that never comes back expires after its session, and
+  // the rest rebalance.
+  groups_.Heartbeat("g", 2, ma, std::string("inst-a"), 1200);
+  groups_.Tick(1300);
+  EXPECT_EQ(groups_.Describe("g").members.size(), 1u);
+  EXPECT_EQ(groups_.Heartbeat("g", 2, ma, std::string("inst-a"), 1300), Err::kRebalanceInProgress);
+}
+
+// A restart while the group is completing a rebalance (the leader may have
+// assigned the old member id) rebalances again; the new member joins it.
+TEST_F(GroupCoordinatorTest, StaticMemberRestartDuringSyncRebalances) {
+  JoinGroupParams p = Params("");
+  p.group_instance_id = "inst-a";
+  std::optional<JoinGroupResult> a;
+  groups_.JoinGroup(p, 0, [&](const JoinGroupResult& r) { a = r; });
+  ASSERT_TRUE(a.has_value());
+  ASSERT_EQ(groups_.Describe("g").state, "CompletingRebalance");
+  std::optional<JoinGroupResult> a2;
+  groups_.JoinGroup(p, 10, [&](const JoinGroupResult& r) { a2 = r; });
+  ASSERT_TRUE(a2.has_value());  // Sole member: the new generation forms at once.
+  EXPECT_EQ(a2->error, Err::kNone);
+  EXPECT_EQ(a2->generation_id, 2);
+  EXPECT_EQ(a2->leader_id, a2->member_id);
+  EXPECT_NE(a2->member_id, a->member_id);
 }
 
 TEST_F(GroupCoordinatorTest, RejectsBadSessionTimeoutAndProtocol) {
@@ -317,7 +404,7 @@ TEST_F(GroupCoordinatorTest, OffsetCommitChecksMemberAndGeneration) {
   groups_.JoinGroup(Params(""), 0, [&](const JoinGroupResult& r) { a = r; });
   ASSERT_TRUE(a.has_value());
   const std::string m1 = a->member_id;
-  groups_.SyncGroup("g", 1, m1, {{m1, "A"}}, 0, [](const SyncGroupResult&) {});
+  groups_.SyncGroup("g", 1, m1, std::nullopt, {{m1, "A"}}, 0, [](const SyncGroupResult&) {});
   // Now the group has a member: a simple commit must not overwrite its offsets.
   EXPECT_EQ(groups_.CommitOffsets("g", {}, offsets(99), 10), Err::kUnknownMemberId);
   EXPECT_EQ(groups_.CommitOffsets("g", {1, m1, std::nullopt}, offsets(5), 10), Err::kNone);
@@ -338,8 +425,9 @@ TEST_F(GroupCoordinatorTest, OffsetCommitChecksMemberAndGeneration) {
             Err::kRebalanceInProgress);
   EXPECT_EQ(groups_.CommitOffsets("g", {1, m1, std::nullopt}, offsets(99), 50),
             Err::kIllegalGeneration);
-  groups_.SyncGroup("g", 2, m2, {}, 60, [](const SyncGroupResult&) {});
-  groups_.SyncGroup("g", 2, m1, {{m1, "A"}, {m2, "B"}}, 60, [](const SyncGroupResult&) {});
+  groups_.SyncGroup("g", 2, m2, std::nullopt, {}, 60, [](const SyncGroupResult&) {});
+  groups_.SyncGroup("g", 2, m1, std::nullopt, {{m1, "A"}, {m2, "B"}}, 60,
+                    [](const SyncGroupResult&) {});
   EXPECT_EQ(groups_.Describe("g").state, "Stable");
 
   // Stable at generation 2: the zombie generation 1 is rejected.
@@ -352,7 +440,7 @@ TEST_F(GroupCoordinatorTest, OffsetCommitChecksMemberAndGeneration) {
   EXPECT_EQ(committed(), 7);
 
   // m2 expires (m1 keeps heartbeating): its later commit is rejected.
-  groups_.Heartbeat("g", 2, m1, 1000);
+  groups_.Heartbeat("g", 2, m1, std::nullopt, 1000);
   groups_.Tick(1200);
   EXPECT_EQ(groups_.CommitOffsets("g", {2, m2, std::nullopt}, offsets(99), 1200),
             Err::kUnknownMemberId);
@@ -363,8 +451,7 @@ TEST_F(GroupCoordinatorTest, OffsetCommitChecksMemberAndGeneration) {
 // requests without group metadata (v0-2) are not validated.
 TEST_F(GroupCoordinatorTest, TxnOffsetCommitValidatesGroupMetadata) {
   EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {}), Err::kNone);
-  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, "m", std::nullopt}),
-            Err::kUnknownMemberId);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, "m", std::nullopt}), Err::kUnknownMemberId);
   JoinGroupParams p = Params("");
   p.group_instance_id = "instance-1";
   std::optional<JoinGroupResult> a;
@@ -376,29 +463,31 @@ TEST_F(GroupCoordinatorTest, TxnOffsetCommitValidatesGroupMetadata) {
   EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, "instance-1"}), Err::kNone);
   // In the middle of a rebalance the current generation is still valid.
   std::optional<JoinGroupResult> b;
-  p.member_id.clear();
-  groups_.JoinGroup(p, 10, [&](const JoinGroupResult& r) { b = r; });
+  JoinGroupParams q = Params("");
+  q.group_instance_id = "instance-2";
+  groups_.JoinGroup(q, 10, [&](const JoinGroupResult& r) { b = r; });
   EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, std::nullopt}), Err::kNone);
-  // ...but instance-1 now belongs to the newer member: m1 is fenced.
-  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, "instance-1"}),
-            Err::kFencedInstanceId);
-  groups_.JoinGroup(Params(m1), 20, [&](const JoinGroupResult& r) { a = r; });
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, "instance-1"}), Err::kNone);
+  p.member_id = m1;
+  groups_.JoinGroup(p, 20, [&](const JoinGroupResult& r) { a = r; });
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(a->generation_id, 2);
-  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, std::nullopt}),
-            Err::kIllegalGeneration);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {1, m1, std::nullopt}), Err::kIllegalGeneration);
   EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {2, m1, std::nullopt}), Err::kNone);
-  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {2, "", std::nullopt}),
-            Err::kUnknownMemberId);
-  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {-1, m1, std::nullopt}),
-            Err::kIllegalGeneration);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {2, "", std::nullopt}), Err::kUnknownMemberId);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {-1, m1, std::nullopt}), Err::kIllegalGeneration);
+  // instance-1 restarts: it now belongs to the newer member, m1 is fenced.
+  p.member_id.clear();
+  std::optional<JoinGroupResult> c;
+  groups_.JoinGroup(p, 30, [&](const JoinGroupResult& r) { c = r; });
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {2, m1, "instance-1"}), Err::kFencedInstanceId);
+  EXPECT_EQ(groups_.ValidateTxnOffsetCommit("g", {2, m1, std::nullopt}), Err::kUnknownMemberId);
 }
 
 class TxnCoordinatorTest : public ::testing::Test {
  protected:
   TxnCoordinatorTest()
-      : groups_({1000, 60000, 0}, NullLogger()),
-        txns_({60000}, &logs_, &groups_, NullLogger()) {
+      : groups_({1000, 60000, 0}, NullLogger()), txns_({60000}, &logs_, &groups_, NullLogger()) {
     logs_.CreateTopic("t", 2);
   }
   LogManager logs_;
@@ -412,8 +501,7 @@ TEST_F(TxnCoordinatorTest, InitFencesAndAbortsOpenTransaction) {
   EXPECT_EQ(a.producer_epoch, 0);
   EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0),
             Err::kInvalidTxnState);  // partition not added yet
-  std::vector<Err> added =
-      txns_.AddPartitions("tx", a.producer_id, 0, {{"t", 0}}, 0);
+  std::vector<Err> added = txns_.AddPartitions("tx", a.producer_id, 0, {{"t", 0}}, 0);
   EXPECT_EQ(added, std::vector<Err>{Err::kNone});
   EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0), Err::kNone);
   PartitionLog* log = logs_.GetPartition("t", 0);
@@ -426,8 +514,7 @@ TEST_F(TxnCoordinatorTest, InitFencesAndAbortsOpenTransaction) {
   EXPECT_EQ(log->last_stable_offset(), 2);  // aborted with a marker
   EXPECT_EQ(log->AbortedTxns(0, 2).size(), 1u);
   EXPECT_EQ(txns_.EndTxn("tx", a.producer_id, 0, true, 0), Err::kInvalidProducerEpoch);
-  EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0),
-            Err::kInvalidProducerEpoch);
+  EXPECT_EQ(txns_.CheckTransactionalProduce(a.producer_id, 0, "t", 0), Err::kInvalidProducerEpoch);
   EXPECT_EQ(txns_.EndTxn("tx", b.producer_id, 1, true, 0), Err::kInvalidTxnState);
 }
 
@@ -471,8 +558,7 @@ TEST_F(TxnCoordinatorTest, StaleGroupMemberCannotAddOffsets) {
   offs[TopicPartition{"in", 0}] = CommittedOffset{9, -1, std::nullopt};
   EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, {0, m1, std::nullopt}, offs),
             Err::kIllegalGeneration);
-  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, {1, "gone", std::nullopt},
-                                  offs),
+  EXPECT_EQ(txns_.TxnOffsetCommit("tx", "grp", a.producer_id, 0, {1, "gone", std::nullopt}, offs),
             Err::kUnknownMemberId);
   EXPECT_FALSE(groups_.HasPendingTxnOffset("grp", {"in", 0}));
   // A fenced producer is reported as such, whatever its group metadata.
@@ -499,8 +585,7 @@ TEST_F(TxnCoordinatorTest, TimeoutAbortsAndBumpsEpoch) {
 }
 
 TEST_F(TxnCoordinatorTest, RejectsInvalidTimeoutAndIdempotentIdsAreFresh) {
-  EXPECT_EQ(txns_.InitProducerId("tx", 600000, -1, -1, 0).error,
-            Err::kInvalidTransactionTimeout);
+  EXPECT_EQ(txns_.InitProducerId("tx", 600000, -1, -1, 0).error, Err::kInvalidTransactionTimeout);
   InitProducerIdResult x = txns_.InitProducerId(std::nullopt, -1, -1, -1, 0);
   InitProducerIdResult y = txns_.InitProducerId(std::nullopt, -1, -1, -1, 0);
   EXPECT_EQ(x.error, Err::kNone);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,7 @@ class CrashRecoveryTest : public ::testing::Test {
 
   void TearDown() override {
     paymentd_.reset();
+    for (auto& instance : instances_) instance.reset();
     broker_.reset();
     if (kafka_ && HasFailure()) {
       std::printf("Apache Kafka server.log:\n%s\n", kafka_->LogTail().c_str());
@@ -121,6 +123,44 @@ class CrashRecoveryTest : public ::testing::Test {
     }
   }
 
+  // Starts (or restarts) instance `slot` of a group of instances, each on
+  // its own state directory (so with its own default instance.id), with the
+  // default session timeout; returns its admin address once it is ready.
+  std::string StartInstance(int slot, const std::filesystem::path& state_dir) {
+    const std::filesystem::path log =
+        dir_ / ("instance-" + std::to_string(slot) + "-" + std::to_string(++runs_) + ".log");
+    instance_logs_[slot] = log;
+    instances_[slot] = std::make_unique<Subprocess>(
+        std::vector<std::string>{PAYMENTD_BIN, "--set", "bootstrap.servers=" + bootstrap_, "--set",
+                                 "state.dir=" + state_dir.string(), "--set",
+                                 "admin.listen=127.0.0.1:0"},
+        (dir_ / ("instance-" + std::to_string(slot) + ".out")).string(), log.string());
+    std::string admin =
+        WaitForMatch(log, std::regex("admin listening on (\\S+)"), 30s, instances_[slot].get());
+    EXPECT_FALSE(admin.empty()) << ReadFile(log);
+    auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (!admin.empty() && HttpGet("http://" + admin + "/readyz").first != 200) {
+      if (std::chrono::steady_clock::now() > deadline || instances_[slot]->Wait(0ms).has_value()) {
+        ADD_FAILURE() << "instance " << slot << " not ready:\n" << ReadFile(log);
+        return std::string();
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return admin;
+  }
+
+  // The value of an unlabelled metric of the instance at `admin` (-1: absent).
+  static double Metric(const std::string& admin, const std::string& name) {
+    std::istringstream lines(HttpGet("http://" + admin + "/metrics").second);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+    }
+    return -1;
+  }
+
+  std::unique_ptr<Subprocess> instances_[3];
+  std::filesystem::path instance_logs_[3];
+
   std::filesystem::path dir_;
   std::filesystem::path log_;
   std::string bootstrap_;
@@ -130,6 +170,7 @@ class CrashRecoveryTest : public ::testing::Test {
   std::unique_ptr<Subprocess> paymentd_;
 
   void KillAndStopMidStream();
+  void KilledStaticMemberRestartsWithoutARebalance();
 };
 
 // The same on Apache Kafka (label kafka).
@@ -144,6 +185,85 @@ TEST_F(CrashRecoveryTest, KillAndStopMidStreamStillDecideEveryRequestExactlyOnce
 
 TEST_F(CrashRecoveryKafkaTest, KillAndStopMidStreamStillDecideEveryRequestExactlyOnce) {
   KillAndStopMidStream();
+}
+
+TEST_F(CrashRecoveryTest, KilledStaticMemberRestartsWithoutARebalanceAndADuplicateIdIsFenced) {
+  KilledStaticMemberRestartsWithoutARebalance();
+}
+
+TEST_F(CrashRecoveryKafkaTest, KilledStaticMemberRestartsWithoutARebalanceAndADuplicateIdIsFenced) {
+  KilledStaticMemberRestartsWithoutARebalance();
+}
+
+// Two instances with default settings (static membership, the default 45 s
+// session timeout). One is killed and restarted at once: it rejoins as the
+// same static member, so the other one gets no new assignment, and every
+// request is still decided exactly once. Then a third process starts on a
+// copy of the first one's state directory, so with the same instance.id: its
+// join fences the first one, which stops with an error naming instance.id.
+void CrashRecoveryTest::KilledStaticMemberRestartsWithoutARebalance() {
+  const std::filesystem::path state_a = dir_ / "state-a";
+  const std::filesystem::path state_b = dir_ / "state-b";
+  const std::string admin_a = StartInstance(0, state_a);
+  ASSERT_FALSE(admin_a.empty());
+  const std::string admin_b = StartInstance(1, state_b);
+  ASSERT_FALSE(admin_b.empty());
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (Metric(admin_a, "streams_tasks_assigned") != 2 ||
+         Metric(admin_b, "streams_tasks_assigned") != 2) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "tasks not spread over both instances:\n"
+        << ReadFile(instance_logs_[0]) << ReadFile(instance_logs_[1]);
+    std::this_thread::sleep_for(100ms);
+  }
+  const double b_rebalances = Metric(admin_b, "streams_rebalances_total");
+  ASSERT_GE(b_rebalances, 1);
+
+  Subprocess loadgen(
+      {LOADGEN_BIN, "--bootstrap-servers", bootstrap_, "--count", "4000", "--customers", "100",
+       "--rate", "1000", "--duplicates", "0.05", "--refunds", "0.05", "--seed", "11",
+       "--await-confirmations", "--await-timeout-ms", "240000", "--quiet"},
+      (dir_ / "loadgen.out").string(), (dir_ / "loadgen.err").string());
+  std::this_thread::sleep_for(1500ms);
+  instances_[0]->Signal(SIGKILL);
+  ASSERT_TRUE(instances_[0]->Wait(10s).has_value());
+  const std::string admin_a2 = StartInstance(0, state_a);
+  ASSERT_FALSE(admin_a2.empty());
+  EXPECT_EQ(Metric(admin_a2, "streams_tasks_assigned"), 2) << ReadFile(instance_logs_[0]);
+
+  auto loadgen_code = loadgen.Wait(300s);
+  std::string loadgen_out = ReadFile(dir_ / "loadgen.out");
+  ASSERT_EQ(loadgen_code, 0) << loadgen_out << ReadFile(dir_ / "loadgen.err");
+  EXPECT_NE(loadgen_out.find("e2e confirmed=4000 expected=4000"), std::string::npos) << loadgen_out;
+  // B noticed nothing: no assignment since before the kill.
+  EXPECT_EQ(Metric(admin_b, "streams_rebalances_total"), b_rebalances)
+      << ReadFile(instance_logs_[1]);
+
+  Subprocess verify({VERIFY_BIN, "--bootstrap-servers", bootstrap_, "--json"},
+                    (dir_ / "verify.out").string(), (dir_ / "verify.err").string());
+  auto verify_code = verify.Wait(120s);
+  std::string verify_out = ReadFile(dir_ / "verify.out");
+  EXPECT_EQ(verify_code, 0) << verify_out << ReadFile(dir_ / "verify.err");
+  auto report = nlohmann::json::parse(verify_out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(report.is_discarded()) << verify_out;
+  EXPECT_EQ(report["confirmations"], 4000);
+  EXPECT_EQ(report["violation_count"], 0) << report["violations"].dump(2);
+
+  // A copy of A's state directory carries A's instance.id.
+  const std::filesystem::path state_c = dir_ / "state-c";
+  std::filesystem::create_directories(state_c / "paymentd");
+  std::filesystem::copy_file(state_a / "paymentd" / "instance.id",
+                             state_c / "paymentd" / "instance.id");
+  const std::string admin_c = StartInstance(2, state_c);
+  ASSERT_FALSE(admin_c.empty());
+  auto a_exit = instances_[0]->Wait(60s);
+  ASSERT_TRUE(a_exit.has_value()) << "the older instance with the same instance.id runs on:\n"
+                                  << ReadFile(instance_logs_[0]);
+  EXPECT_NE(*a_exit, 0);
+  EXPECT_NE(ReadFile(instance_logs_[0]).find("two live instances share instance.id"),
+            std::string::npos)
+      << ReadFile(instance_logs_[0]);
+  EXPECT_EQ(HttpGet("http://" + admin_c + "/readyz").first, 200);
 }
 
 void CrashRecoveryTest::KillAndStopMidStream() {

@@ -116,6 +116,8 @@ class StreamsConfig {
   int num_stream_threads() const { return num_stream_threads_; }
   const std::string& state_dir() const { return state_dir_; }
   const std::string& instance_id() const { return instance_id_; }
+  // Each stream thread's consumer joins as a static member (group.instance.id).
+  bool static_membership() const { return static_membership_; }
   // Empty: "<source topic>.dlq".
   const std::string& dead_letter_topic() const { return dead_letter_topic_; }
   OffsetReset auto_offset_reset() const { return auto_offset_reset_; }
@@ -176,6 +178,7 @@ class StreamsConfig {
   int num_stream_threads_ = 1;
   std::string state_dir_;
   std::string instance_id_;
+  bool static_membership_ = true;
   std::string dead_letter_topic_;
   OffsetReset auto_offset_reset_ = OffsetReset::kEarliest;
   int replication_factor_ = 1;
