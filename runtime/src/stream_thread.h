@@ -167,6 +167,9 @@ class StreamThread {
   // Fatal producer error: close tasks dirty, recreate the producer, rejoin.
   void RecoverFromFatal(const Status& reason);
   void CloseAllTasks(bool clean);
+  // Closes the tasks of `which` (others stay open) and drops their positions.
+  // The cycle must have been committed or aborted already.
+  void CloseTasks(const std::set<Partition>& which, bool clean);
 
   // Rebalance.
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -214,6 +217,15 @@ class StreamThread {
   // which are otherwise polled only while restoring (or never).
   void PollAuxiliaryClients();
   void OnRevoke(rd_kafka_topic_partition_list_t* partitions);
+  // Cooperative protocol: tasks only for the added partitions; the revoked
+  // ones are committed (or aborted when lost) and closed, the rest go on.
+  void OnIncrementalAssign(rd_kafka_topic_partition_list_t* partitions);
+  void OnIncrementalRevoke(rd_kafka_topic_partition_list_t* partitions, bool lost);
+  // incremental_assign (add) or incremental_unassign. Errors: librdkafka's.
+  Status AssignIncrementally(rd_kafka_topic_partition_list_t* partitions, bool add);
+  // After a cooperative rebalance callback: rejoins when an assigned
+  // partition has no task (all were closed by a fatal error in the callback).
+  void RejoinIfPartitionsLackTasks();
   Result<std::unique_ptr<StreamTask>> OpenTask(Partition partition);
   // Starts restoring `entry`; wipes and reopens its state when the checkpoint
   // does not fit the changelog. Returns true when something must be restored.
@@ -269,6 +281,8 @@ class StreamThread {
   std::map<TopicPartition, std::map<Offset, Status>> poison_;
   // True inside the rebalance callback (no rejoin from there).
   bool in_rebalance_ = false;
+  // The group's rebalance protocol is COOPERATIVE (set by each callback).
+  bool cooperative_ = false;
   std::chrono::steady_clock::time_point last_state_metrics_{};
   std::chrono::steady_clock::time_point last_error_log_{};
   // After a deferred commit (rebalance in progress), no commit before this.

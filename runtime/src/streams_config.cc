@@ -280,6 +280,14 @@ StreamsConfig::Builder::Builder() {
               "<application.id>-<instance.id>-<thread>): a restart within the session timeout "
               "takes its partitions back without a rebalance; a stopped instance's partitions "
               "move after the session timeout"));
+  {
+    ConfigKeyDef d = MakeDef(
+        "rebalance.protocol", ConfigType::kEnum, std::string("cooperative"),
+        "cooperative (cooperative-sticky assignor: only moved partitions pause) or eager (range "
+        "assignor: every rebalance revokes everything; for joining a group of older members)");
+    d.allowed = {"cooperative", "eager"};
+    add(std::move(d));
+  }
   add(MakeDef("dead.letter.topic", ConfigType::kString, std::string(""),
               "Dead-letter topic (empty: <source topic>.dlq)"));
   {
@@ -642,6 +650,7 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
     errors.push_back("key 'instance.id': '" + config.instance_id_ + "' must match [A-Za-z0-9._-]+");
   }
   config.static_membership_ = ParseBool(str("static.membership")).value_or(true);
+  config.cooperative_rebalancing_ = str("rebalance.protocol") != "eager";
   config.dead_letter_topic_ = str("dead.letter.topic");
   config.auto_offset_reset_ =
       str("auto.offset.reset") == "latest" ? OffsetReset::kLatest : OffsetReset::kEarliest;

@@ -182,7 +182,6 @@ void GroupCoordinator::ReplaceStaticMember(Group& g, const std::string& old_id,
   member.session_timeout_ms = p.session_timeout_ms;
   member.rebalance_timeout_ms =
       p.rebalance_timeout_ms > 0 ? p.rebalance_timeout_ms : p.session_timeout_ms;
-  const bool protocols_changed = member.protocols != p.protocols;
   member.protocols = p.protocols;
   member.last_seen_ms = now_ms;
   const std::string new_id = member.id;
@@ -192,7 +191,9 @@ void GroupCoordinator::ReplaceStaticMember(Group& g, const std::string& old_id,
   logger_->info("group {}: static member {} (instance {}) replaced by {} (state {})", g.id, old_id,
                 *p.group_instance_id, new_id, StateName(g.state));
 
-  if (g.state == State::kStable && !protocols_changed && SelectProtocol(g) == g.protocol_name) {
+  // As Kafka: only a change of the group's selected protocol rebalances; new
+  // metadata (a restarted cooperative member owns no partitions yet) does not.
+  if (g.state == State::kStable && SelectProtocol(g) == g.protocol_name) {
     // No rebalance: the member gets the current generation and, at SyncGroup,
     // its predecessor's assignment. The leader id answered is the one before
     // the replacement, so a restarted leader does not compute a new

@@ -57,7 +57,7 @@ struct JoinGroupParams {
   std::string member_id;  // empty for a new member
   // group.instance.id (JoinGroup v5+): static membership (KIP-345). A join
   // without member id of a known instance id replaces that instance's member
-  // (no rebalance when the group is stable and the protocols are unchanged);
+  // (no rebalance when the group is stable and its selected protocol stays);
   // the replaced member id is FENCED_INSTANCE_ID from then on.
   std::optional<std::string> group_instance_id;
   std::string client_id;
@@ -120,7 +120,7 @@ class GroupCoordinator {
   // exactly once: immediately on validation errors, otherwise when the
   // rebalance completes (all members rejoined or the rebalance timeout hit).
   // A static member's restart (known group.instance.id, no member id) in a
-  // stable group with unchanged protocols is answered at once, with the
+  // stable group whose selected protocol stays is answered at once, with the
   // current generation and without a rebalance. Errors also:
   // FENCED_INSTANCE_ID (a member id whose instance id belongs to a newer one).
   void JoinGroup(const JoinGroupParams& params, int64_t now_ms, JoinCallback done);

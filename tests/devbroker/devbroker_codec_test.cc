@@ -266,9 +266,11 @@ TEST_F(GroupCoordinatorTest, JoinSyncHeartbeatAndExpiry) {
 // group.instance.id replaces its old incarnation without a rebalance, gets
 // its assignment back, and the old member id is fenced.
 TEST_F(GroupCoordinatorTest, StaticMemberRestartReplacesItWithoutARebalance) {
-  auto join = [&](const std::string& member_id, const std::string& instance, int64_t now) {
+  auto join = [&](const std::string& member_id, const std::string& instance, int64_t now,
+                  const std::string& metadata = "") {
     JoinGroupParams p = Params(member_id);
     p.group_instance_id = instance;
+    if (!metadata.empty()) p.protocols = {{"range", metadata}};
     std::optional<JoinGroupResult> out;
     groups_.JoinGroup(p, now, [&](const JoinGroupResult& r) { out = r; });
     return out;
@@ -292,8 +294,9 @@ TEST_F(GroupCoordinatorTest, StaticMemberRestartReplacesItWithoutARebalance) {
   ASSERT_EQ(groups_.Describe("g").state, "Stable");
 
   // inst-b restarts (its process was killed: no LeaveGroup). The group stays
-  // at generation 2, stable, and inst-b's new member gets "B" back.
-  std::optional<JoinGroupResult> b2 = join("", "inst-b", 100);
+  // at generation 2, stable, and inst-b's new member gets "B" back, although
+  // its metadata changed (a cooperative member owns nothing after a restart).
+  std::optional<JoinGroupResult> b2 = join("", "inst-b", 100, "owns-nothing");
   ASSERT_TRUE(b2.has_value());
   EXPECT_EQ(b2->error, Err::kNone);
   EXPECT_EQ(b2->generation_id, 2);

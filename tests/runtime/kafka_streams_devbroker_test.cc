@@ -550,6 +550,67 @@ TEST_P(KafkaStreamsDevBrokerTest, TakeoverAfterGracefulStopResumesFromTransactio
   EXPECT_EQ(ReadCounts(config_b, *topology_, kPartitions), input_.expected);
 }
 
+// Cooperative rebalancing (the default): a third instance joining takes
+// partitions from the others, which close only the tasks that move and keep
+// processing the rest; when it leaves, they take them back without closing
+// anything. The output stays exactly once throughout.
+TEST_P(KafkaStreamsDevBrokerTest, CooperativeRebalanceClosesOnlyTheTasksThatMove) {
+  TempDir dir_a;
+  TempDir dir_b;
+  TempDir dir_c;
+  auto a = MakeStreams(Config(dir_a.path(), "a"));
+  auto b = MakeStreams(Config(dir_b.path(), "b"));
+  ASSERT_TRUE(a->Start().ok());
+  ASSERT_TRUE(b->Start().ok());
+  auto spread = [&](std::vector<KafkaStreams*> all, size_t each_at_least) {
+    size_t total = 0;
+    for (auto* s : all) {
+      if (!s->IsReady() || s->assigned_tasks().size() < each_at_least) return false;
+      total += s->assigned_tasks().size();
+    }
+    return total == static_cast<size_t>(kPartitions);
+  };
+  ASSERT_TRUE(WaitFor([&] { return spread({a.get(), b.get()}, 2); }, seconds(30)));
+  Produce(1000, 40);
+  ASSERT_TRUE(WaitFor([&] { return Processed({a.get(), b.get()}) >= 1000; }, seconds(30)));
+  const std::vector<TaskId> a_before = a->assigned_tasks();
+  const std::vector<TaskId> b_before = b->assigned_tasks();
+  const uint64_t closed_before = a->stats().tasks_closed + b->stats().tasks_closed;
+
+  auto c = MakeStreams(Config(dir_c.path(), "c"));
+  ASSERT_TRUE(c->Start().ok());
+  Produce(1000, 40);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return spread({a.get(), b.get(), c.get()}, 1);
+      },
+      seconds(30)))
+      << a->assigned_tasks().size() << " + " << b->assigned_tasks().size() << " + "
+      << c->assigned_tasks().size();
+  // Only the tasks that moved to C were closed; A and B kept the others.
+  const size_t moved = c->assigned_tasks().size();
+  EXPECT_EQ(a->stats().tasks_closed + b->stats().tasks_closed - closed_before, moved);
+  for (const auto& t : a->assigned_tasks()) {
+    EXPECT_NE(std::find(a_before.begin(), a_before.end(), t), a_before.end()) << t.ToString();
+  }
+  for (const auto& t : b->assigned_tasks()) {
+    EXPECT_NE(std::find(b_before.begin(), b_before.end(), t), b_before.end()) << t.ToString();
+  }
+  ASSERT_TRUE(WaitFor([&] { return Processed({a.get(), b.get(), c.get()}) >= 2000; }, seconds(30)));
+
+  // C leaves: A and B take its tasks back and close nothing.
+  const uint64_t closed_ab = a->stats().tasks_closed + b->stats().tasks_closed;
+  ASSERT_TRUE(c->Stop().ok());
+  ASSERT_TRUE(WaitFor([&] { return spread({a.get(), b.get()}, 1); }, seconds(30)));
+  EXPECT_EQ(a->stats().tasks_closed + b->stats().tasks_closed, closed_ab);
+  Produce(500, 40);
+  ASSERT_TRUE(WaitFor([&] { return GroupOffsets() == InputEnds(); }, seconds(30)));
+  ASSERT_TRUE(a->Stop().ok());
+  ASSERT_TRUE(b->Stop().ok());
+  EXPECT_EQ(Processed({a.get(), b.get(), c.get()}), 2500u);
+  ExpectExactlyOnceResult();
+}
+
 // (c) A stops and loses its state directory (as a crashed machine would): B
 // takes over with a full restore of A's tasks; A comes back empty, gets its
 // tasks back, restores them entirely from the changelog and resumes from the

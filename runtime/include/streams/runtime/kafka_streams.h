@@ -57,6 +57,7 @@ struct KafkaStreamsStats {
   uint64_t dead_letter_records = 0;     // Records sent to a dead-letter topic (committed).
   uint64_t records_restored = 0;        // Changelog records applied by restores.
   uint64_t rebalances = 0;              // Assignments received.
+  uint64_t tasks_closed = 0;            // Tasks closed (clean or dirty).
   double commit_seconds_total = 0;      // Time spent committing (flush + commit).
   double commit_seconds_max = 0;
 };

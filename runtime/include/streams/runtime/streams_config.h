@@ -118,6 +118,8 @@ class StreamsConfig {
   const std::string& instance_id() const { return instance_id_; }
   // Each stream thread's consumer joins as a static member (group.instance.id).
   bool static_membership() const { return static_membership_; }
+  // rebalance.protocol=cooperative (cooperative-sticky) rather than eager (range).
+  bool cooperative_rebalancing() const { return cooperative_rebalancing_; }
   // Empty: "<source topic>.dlq".
   const std::string& dead_letter_topic() const { return dead_letter_topic_; }
   OffsetReset auto_offset_reset() const { return auto_offset_reset_; }
@@ -179,6 +181,7 @@ class StreamsConfig {
   std::string state_dir_;
   std::string instance_id_;
   bool static_membership_ = true;
+  bool cooperative_rebalancing_ = true;
   std::string dead_letter_topic_;
   OffsetReset auto_offset_reset_ = OffsetReset::kEarliest;
   int replication_factor_ = 1;
