@@ -145,6 +145,41 @@ TEST_F(PaymentsSinkTaskTest, ReplaysAndLaterDecisionsOfAPaymentIdChangeNothing) 
   EXPECT_EQ(Metric("payments_sink_duplicate_decisions_total"), 1);
 }
 
+// A batch of which only some rows are new (the insert then lists the rows it
+// inserted): only those move balances and get events, prepared (full batch)
+// or not.
+TEST_F(PaymentsSinkTaskTest, RowsOfABatchThatExistAlreadyAreSkipped) {
+  task_ = MakeTask(/*webhook=*/false, /*full_batch_rows=*/3);
+  PaymentConfirmation a = Confirmation("pay_a", "c1", "m1", 100);
+  PaymentConfirmation b = Confirmation("pay_b", "c2", "m1", 20);
+  ASSERT_TRUE(PutAll({a, b}, 0, std::nullopt).ok());
+  PaymentConfirmation later_a = Confirmation("pay_a", "c1", "m1", 7, /*approved=*/false);
+  later_a.set_decline_code("IDEMPOTENCY_KEY_REUSED");
+  // Three rows: prepared; pay_a exists, the refund of it and pay_c are new.
+  std::vector<PaymentConfirmation> second = {later_a, Refund("ref_a", a, 30),
+                                             Confirmation("pay_c", "c3", "m2", 5)};
+  ASSERT_TRUE(PutAll(second, 2, 2).ok());
+  // Two rows: not prepared; pay_b exists, pay_d is new.
+  std::vector<PaymentConfirmation> third = {b, Confirmation("pay_d", "c4", "m2", 6)};
+  ASSERT_TRUE(PutAll(third, 5, 5).ok());
+  std::vector<PaymentConfirmation> all = {a, b};
+  all.insert(all.end(), second.begin(), second.end());
+  all.insert(all.end(), third.begin(), third.end());
+  EXPECT_EQ(Actual(uri_), Expect(all)) << Actual(uri_);
+  EXPECT_EQ(
+      ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances WHERE merchant_id = 'm1'"),
+      90);
+  EXPECT_EQ(
+      ScalarQuery(uri_, "SELECT balance_minor FROM merchant_balances WHERE merchant_id = 'm2'"),
+      11);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE op = 'c'"), 5);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE op = 'u'"), 1);
+  EXPECT_EQ(ScalarQuery(uri_, "SELECT count(*) FROM payments_outbox WHERE payment_id = 'pay_b'"),
+            1);
+  EXPECT_EQ(Metric("payments_sink_duplicate_decisions_total"), 2);
+  EXPECT_EQ(Metric("payments_sink_rows_upserted_total", "payments_outbox"), 6);
+}
+
 TEST_F(PaymentsSinkTaskTest, DuplicateKeysInOneBatchAreDeduplicated) {
   PaymentConfirmation a = Confirmation("pay_a", "c1", "m1", 100);
   PaymentConfirmation a2 = Confirmation("pay_a", "c1", "m1", 300, /*approved=*/false);
@@ -264,9 +299,10 @@ TEST_F(PaymentsSinkTaskTest, SerializationFailureFromAConcurrentTransactionIsRet
   EXPECT_EQ(ScalarQuery(uri_, "SELECT next_offset FROM sink_offsets"), 2);
 }
 
-// Full batches go through prepared statements (every kind of statement of
-// full_batch_rows rows), other sizes through plain ones: the same rows,
-// balances and events either way.
+// Inserts of full batches (full_batch_rows rows) go through prepared
+// statements, other sizes through plain ones; the statement of balances,
+// refunds and u events (arrays) is always prepared: the same rows, balances
+// and events either way.
 TEST_F(PaymentsSinkTaskTest, PreparedStatementsOfFullBatchesWriteTheSame) {
   pool_ = std::make_unique<streams::connect::ConnectionPool>(uri_, 1);
   task_ = MakeTask(/*webhook=*/false, /*full_batch_rows=*/2);
@@ -276,7 +312,7 @@ TEST_F(PaymentsSinkTaskTest, PreparedStatementsOfFullBatchesWriteTheSame) {
       {a, b},                                                           // Prepared insert.
       {Refund("ref_1", a, 100), Refund("ref_2", b, 500)},               // Prepared refunds too.
       {Refund("ref_3", a, 200), Confirmation("pay_c", "c3", "m1", 7)},  // Prepared again.
-      {Confirmation("pay_d", "c4", "m1", 3)},                           // One row: plain.
+      {Confirmation("pay_d", "c4", "m1", 3)},                           // One row: plain insert.
       {Replay(a), Refund("ref_4", a, 700), Confirmation("pay_e", "c5", "m2", 9)}};
   std::vector<PaymentConfirmation> all;
   int64_t offset = 0;
@@ -299,12 +335,11 @@ TEST_F(PaymentsSinkTaskTest, PreparedStatementsOfFullBatchesWriteTheSame) {
   auto lease = pool_->Acquire(std::chrono::seconds(1));
   ASSERT_TRUE(lease.ok()) << lease.status();
   pqxx::nontransaction nt(lease->connection());
-  // The insert with its c events, the refund update, the balances upsert and
-  // the u events, each for two rows.
+  // The insert of two rows with its c events; balances, refunds and u events.
   EXPECT_EQ(nt.exec("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE"
                     " 'payments_sink_%'")[0][0]
                 .as<int>(),
-            4);
+            2);
 }
 
 TEST_F(PaymentsSinkTaskTest, ConcurrentMigrationsApplyEachVersionOnce) {
