@@ -149,6 +149,11 @@ transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 # session is safe (a missed one only fences the broker until the next).
 broker.session.timeout.ms=3000
 broker.heartbeat.interval.ms=500
+# Nothing is deleted by age: payments-loadgen's requests carry event times
+# from 2023 (CreateTime), and the default 7-day retention deleted whole
+# partitions of them 30 s after a start (log.initial.task.delay.ms), under a
+# running test (seen: the chaos test's consumers reset past the log end).
+log.retention.ms=-1
 # Sized for a 2-core machine and a 512 MB heap.
 num.network.threads=2
 num.io.threads=4

@@ -17,7 +17,9 @@
 //     payments-verify (exit code 0 expected).
 //  2. CHAOS. Fresh devbroker and state. Start TWO paymentd instances (same
 //     application.id, instance.id "a"/"b", own state.dir, commit.interval.ms
-//     100, short consumer session timeout), then run the same payments-loadgen
+//     100, otherwise default settings: static membership, cooperative
+//     rebalancing, librdkafka's 45 s session timeout; the paused-zombie test
+//     alone shortens the session to 2 s), then run the same payments-loadgen
 //     command, rate-limited (--rate, default 2,500/s) so that input keeps
 //     arriving while the chaos loop runs. The loop, driven by a seeded RNG (the
 //     seed is printed; set CHAOS_SEED to replay a schedule), SIGKILLs one
@@ -26,11 +28,14 @@
 //     instance.id (so the same transactional.id: the restart fences the zombie
 //     and aborts its open transaction) and state.dir, wiping the state dir first
 //     with probability 0.3 (a full restore from the changelogs). Restarts come
-//     after 0-1.5 s (before the dead member's 2 s session expires), or with
-//     probability 0.25 after 2.5-5 s, so that the surviving instance takes over
-//     the dead one's tasks while its transaction is still open.
-//     When every request is committed, stop both (SIGTERM), read both topics,
-//     check the invariants and run payments-verify.
+//     after 0-1.5 s, or with probability 0.25 after 2.5-5 s; a restarted static
+//     member takes its own tasks back without a rebalance. (With the paused
+//     zombies' 2 s session, a late restart finds its tasks moved to the
+//     survivor while its transaction is still open.)
+//     A third instance (c) joins when a third of the requests is committed
+//     and leaves (SIGTERM) at two thirds. When every request is committed,
+//     stop both (SIGTERM), read both topics, check the invariants and run
+//     payments-verify.
 //  3. COMPARE. The requests of both runs are identical at identical (partition,
 //     offset) (same seed, murmur2 partitioning, idempotent in-order producer).
 //     Each request's decision (payment_id, decision, decline_code, fraud_score,
@@ -781,13 +786,18 @@ class ExactlyOnceChaosTest : public ::testing::Test {
          {"bootstrap.servers=" + bootstrap_, std::string("application.id=") + kApplicationId,
           "instance.id=" + instance.id, "state.dir=" + instance.state_dir.string(),
           std::string("num.stream.threads=1"), std::string("commit.interval.ms=100"),
-          std::string("admin.listen=127.0.0.1:0"),
-          // Detect a killed member quickly (librdkafka's default is 45 s).
-          "consumer.session.timeout.ms=" + std::to_string(kSessionTimeoutMs),
-          "processing.guarantee=" + guarantee_,
-          std::string("consumer.heartbeat.interval.ms=300")}) {
+          std::string("admin.listen=127.0.0.1:0"), "processing.guarantee=" + guarantee_}) {
       argv.push_back("--set");
       argv.push_back(setting);
+    }
+    if (session_timeout_ms_ > 0) {
+      // The zombie scenario: a paused member must lose its tasks quickly.
+      for (const std::string& setting :
+           {"consumer.session.timeout.ms=" + std::to_string(session_timeout_ms_),
+            std::string("consumer.heartbeat.interval.ms=300")}) {
+        argv.push_back("--set");
+        argv.push_back(setting);
+      }
     }
     STREAMS_ASSIGN_OR_RETURN(
         instance.process,
@@ -1065,6 +1075,12 @@ class ExactlyOnceChaosTest : public ::testing::Test {
               slice * (i + 0.75), slice * (i + 1.25))(bounce_rng)));
         }
       }
+      // A third instance joins at a third of the progress and leaves
+      // (SIGTERM) at two thirds: cooperative rebalances in the middle of the
+      // kills. It is never killed itself.
+      Instance joiner{"c", dir_ / run / "state-c", 0, nullptr};
+      bool joined = false;
+      bool left = false;
       while (true) {
         if (!ends && !loadgen_->IsRunning()) {
           Status loadgen_status = CheckLoadgen(*loadgen_->exit_status());
@@ -1080,9 +1096,29 @@ class ExactlyOnceChaosTest : public ::testing::Test {
         bool consumed = ends && Reached(committed, *ends);
         bool pending_restart = busy();
         bool bounced = bounces.size() >= bounce_at_committed.size();
-        if (consumed && !pending_restart && bounced &&
+        if (consumed && !pending_restart && bounced && left &&
             static_cast<int>(kills.size()) >= min_kills_) {
           break;
+        }
+        if (!joined && Sum(committed) >= requests_ / 3) {
+          joined = true;
+          Say(run + ": t=" + std::to_string(SecondsSince(start)) +
+              " s a third instance (c) joins, committed " + std::to_string(Sum(committed)) + "/" +
+              std::to_string(requests_));
+          Status started = StartInstance(joiner, run);
+          ASSERT_TRUE(started.ok()) << started;
+          continue;
+        }
+        if (joined && !left && (Sum(committed) >= 2 * requests_ / 3 || consumed)) {
+          left = true;
+          Say(run + ": t=" + std::to_string(SecondsSince(start)) +
+              " s the third instance (c) leaves (SIGTERM), committed " +
+              std::to_string(Sum(committed)) + "/" + std::to_string(requests_));
+          ExitStatus exit = joiner.process->Stop(SIGTERM, kStopTimeout);
+          EXPECT_TRUE(exit.Succeeded())
+              << "paymentd c did not stop gracefully: " << exit.ToString() << "\n"
+              << joiner.process->Describe(40);
+          continue;
         }
         ASSERT_LT(SecondsSince(start), std::chrono::duration<double>(kChaosTimeout).count())
             << "chaos: not every request committed in time (" << kills.size()
@@ -1274,6 +1310,9 @@ class ExactlyOnceChaosTest : public ::testing::Test {
   int64_t rate_ = 0;
   int min_kills_ = 5;
   std::string guarantee_ = "exactly_once_v2";
+  // consumer.session.timeout.ms of the instances; 0: the default a user gets
+  // (librdkafka's 45 s, with static membership and cooperative rebalancing).
+  int session_timeout_ms_ = 0;
   double pause_probability_ = 0;
   // Apache Kafka (KafkaBroker) instead of devbroker, and how many hard bounces
   // of it the chaos run gets (CHAOS_BROKER_BOUNCES, default 2).
@@ -1295,6 +1334,7 @@ TEST_F(ExactlyOnceChaosTest, KilledInstancesDecideEveryRequestExactlyOnceAsTheBa
 //   chaos_test --gtest_filter='*Paused*'
 TEST_F(ExactlyOnceChaosTest, PausedZombieInstancesAreFencedAsTheBaseline) {
   if (pause_probability_ == 0) pause_probability_ = 0.35;
+  session_timeout_ms_ = kSessionTimeoutMs;
   RunBaselineThenChaosAndCompare();
 }
 
