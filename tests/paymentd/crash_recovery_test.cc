@@ -149,6 +149,21 @@ class CrashRecoveryTest : public ::testing::Test {
     return admin;
   }
 
+  // payments-verify over the whole topics: `requests` requests, one
+  // confirmation each, no violation.
+  void ExpectVerified(int requests) {
+    Subprocess verify({VERIFY_BIN, "--bootstrap-servers", bootstrap_, "--json"},
+                      (dir_ / "verify.out").string(), (dir_ / "verify.err").string());
+    auto verify_code = verify.Wait(120s);
+    std::string verify_out = ReadFile(dir_ / "verify.out");
+    EXPECT_EQ(verify_code, 0) << verify_out << ReadFile(dir_ / "verify.err");
+    auto report = nlohmann::json::parse(verify_out, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(report.is_discarded()) << verify_out;
+    EXPECT_EQ(report["requests"], requests);
+    EXPECT_EQ(report["confirmations"], requests);
+    EXPECT_EQ(report["violation_count"], 0) << report["violations"].dump(2);
+  }
+
   // The value of an unlabelled metric of the instance at `admin` (-1: absent).
   static double Metric(const std::string& admin, const std::string& name) {
     std::istringstream lines(HttpGet("http://" + admin + "/metrics").second);
@@ -251,15 +266,7 @@ void CrashRecoveryTest::KilledStaticMemberRestartsWithoutARebalance() {
   EXPECT_EQ(Metric(admin_b, "streams_rebalances_total"), b_rebalances)
       << ReadFile(instance_logs_[1]);
 
-  Subprocess verify({VERIFY_BIN, "--bootstrap-servers", bootstrap_, "--json"},
-                    (dir_ / "verify.out").string(), (dir_ / "verify.err").string());
-  auto verify_code = verify.Wait(120s);
-  std::string verify_out = ReadFile(dir_ / "verify.out");
-  EXPECT_EQ(verify_code, 0) << verify_out << ReadFile(dir_ / "verify.err");
-  auto report = nlohmann::json::parse(verify_out, nullptr, /*allow_exceptions=*/false);
-  ASSERT_FALSE(report.is_discarded()) << verify_out;
-  EXPECT_EQ(report["confirmations"], 4000);
-  EXPECT_EQ(report["violation_count"], 0) << report["violations"].dump(2);
+  ExpectVerified(4000);
 
   // A copy of A's state directory carries A's instance.id.
   const std::filesystem::path state_c = dir_ / "state-c";
@@ -325,16 +332,7 @@ void CrashRecoveryTest::KillAndStopMidStream() {
   ASSERT_EQ(loadgen_code, 0) << loadgen_out << ReadFile(dir_ / "loadgen.err");
   EXPECT_NE(loadgen_out.find("e2e confirmed=6000 expected=6000"), std::string::npos) << loadgen_out;
 
-  Subprocess verify({VERIFY_BIN, "--bootstrap-servers", bootstrap_, "--json"},
-                    (dir_ / "verify.out").string(), (dir_ / "verify.err").string());
-  auto verify_code = verify.Wait(120s);
-  std::string verify_out = ReadFile(dir_ / "verify.out");
-  EXPECT_EQ(verify_code, 0) << verify_out << ReadFile(dir_ / "verify.err");
-  auto report = nlohmann::json::parse(verify_out, nullptr, /*allow_exceptions=*/false);
-  ASSERT_FALSE(report.is_discarded()) << verify_out;
-  EXPECT_EQ(report["requests"], 6000);
-  EXPECT_EQ(report["confirmations"], 6000);
-  EXPECT_EQ(report["violation_count"], 0) << report["violations"].dump(2);
+  ExpectVerified(6000);
 }
 
 }  // namespace
