@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Failover benchmark (issue 11): with default settings (static membership, the
-# default 45 s session timeout, cooperative rebalancing), two paymentd
+# default 45 s session timeout; BENCH_PROTOCOL sets rebalance.protocol,
+# default cooperative), two paymentd
 # instances on 4 partitions under a steady load of payments-loadgen:
 #
 #   (a) restart: SIGKILL one instance and restart it at once on the same state
@@ -66,7 +67,8 @@ declare -A port
 start_instance() {
   local name=$1
   "$bin/paymentd/paymentd" --set "bootstrap.servers=$bootstrap" --set "state.dir=$work/state-$name" \
-    --set admin.listen=127.0.0.1:0 >>"$work/$name.out" 2>"$work/$name.log" &
+    --set admin.listen=127.0.0.1:0 --set "rebalance.protocol=${BENCH_PROTOCOL:-cooperative}" \
+    >>"$work/$name.out" 2>"$work/$name.log" &
   pids[$name]=$!
   port[$name]=$(wait_for_line "$work/$name.log" 'admin listening on [0-9.]+:[0-9]+' 60 "${pids[$name]}" |
     sed 's/.*://') || die "$name did not start"
@@ -156,7 +158,7 @@ kill -KILL "${pids[loadgen]}" 2>/dev/null || true
 
 mkdir -p "$(dirname "$out")"
 cat >"$out" <<EOF
-{"broker": "$broker_kind", "rate_per_s": $rate, "partitions": 4,
+{"broker": "$broker_kind", "rate_per_s": $rate, "partitions": 4, "rebalance_protocol": "${BENCH_PROTOCOL:-cooperative}",
  "restart_at_once_ms": $restart_ms, "loss_without_restart_ms": $loss_ms,
  "session_timeout_ms": 45000, "third_instance_join_max_stall_ms": $stall_ms,
  "quiet_max_stall_ms": $baseline_stall_ms,

@@ -118,10 +118,11 @@ Status StreamThread::CreateConsumer() {
   props["enable.auto.commit"] = "false";
   props["enable.auto.offset.store"] = "false";
   props["isolation.level"] = "read_committed";
-  // Cooperative incremental rebalancing (KIP-429) by default: a member that
-  // joins or leaves moves only the partitions that change owner; the others
-  // keep processing. rebalance.protocol=eager (range) is for a group whose
-  // other members still use it (one group cannot mix the two).
+  // rebalance.protocol=cooperative: incremental rebalancing (KIP-429), a
+  // member that joins or leaves moves only the partitions that change owner.
+  // Not the default: librdkafka 2.0.2 (Debian 12) can crash (SIGSEGV) when an
+  // incremental assignment arrives while the consumer closes (librdkafka
+  // #4312/#4527, fixed in 2.3 and later), seen once in the chaos test.
   props["partition.assignment.strategy"] =
       config_.cooperative_rebalancing() ? "cooperative-sticky" : "range";
   // A rebalance starts for a member at its next heartbeat: 1 s instead of

@@ -282,9 +282,10 @@ StreamsConfig::Builder::Builder() {
               "move after the session timeout"));
   {
     ConfigKeyDef d = MakeDef(
-        "rebalance.protocol", ConfigType::kEnum, std::string("cooperative"),
-        "cooperative (cooperative-sticky assignor: only moved partitions pause) or eager (range "
-        "assignor: every rebalance revokes everything; for joining a group of older members)");
+        "rebalance.protocol", ConfigType::kEnum, std::string("eager"),
+        "eager (range assignor: every rebalance revokes everything) or cooperative "
+        "(cooperative-sticky: only moved partitions pause; librdkafka 2.0.2 can crash when an "
+        "assignment arrives while the consumer closes, fixed in librdkafka 2.3)");
     d.allowed = {"cooperative", "eager"};
     add(std::move(d));
   }
@@ -650,7 +651,7 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
     errors.push_back("key 'instance.id': '" + config.instance_id_ + "' must match [A-Za-z0-9._-]+");
   }
   config.static_membership_ = ParseBool(str("static.membership")).value_or(true);
-  config.cooperative_rebalancing_ = str("rebalance.protocol") != "eager";
+  config.cooperative_rebalancing_ = str("rebalance.protocol") == "cooperative";
   config.dead_letter_topic_ = str("dead.letter.topic");
   config.auto_offset_reset_ =
       str("auto.offset.reset") == "latest" ? OffsetReset::kLatest : OffsetReset::kEarliest;

@@ -17,7 +17,7 @@
 //     payments-verify (exit code 0 expected).
 //  2. CHAOS. Fresh devbroker and state. Start TWO paymentd instances (same
 //     application.id, instance.id "a"/"b", own state.dir, commit.interval.ms
-//     100, otherwise default settings: static membership, cooperative
+//     100, otherwise default settings: static membership, eager
 //     rebalancing, librdkafka's 45 s session timeout; the paused-zombie test
 //     alone shortens the session to 2 s), then run the same payments-loadgen
 //     command, rate-limited (--rate, default 2,500/s) so that input keeps
@@ -1076,7 +1076,7 @@ class ExactlyOnceChaosTest : public ::testing::Test {
         }
       }
       // A third instance joins at a third of the progress and leaves
-      // (SIGTERM) at two thirds: cooperative rebalances in the middle of the
+      // (SIGTERM) at two thirds: rebalances in the middle of the
       // kills. It is never killed itself.
       Instance joiner{"c", dir_ / run / "state-c", 0, nullptr};
       bool joined = false;
@@ -1311,7 +1311,7 @@ class ExactlyOnceChaosTest : public ::testing::Test {
   int min_kills_ = 5;
   std::string guarantee_ = "exactly_once_v2";
   // consumer.session.timeout.ms of the instances; 0: the default a user gets
-  // (librdkafka's 45 s, with static membership and cooperative rebalancing).
+  // (librdkafka's 45 s, with static membership).
   int session_timeout_ms_ = 0;
   double pause_probability_ = 0;
   // Apache Kafka (KafkaBroker) instead of devbroker, and how many hard bounces

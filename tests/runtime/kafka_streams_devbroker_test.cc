@@ -550,7 +550,7 @@ TEST_P(KafkaStreamsDevBrokerTest, TakeoverAfterGracefulStopResumesFromTransactio
   EXPECT_EQ(ReadCounts(config_b, *topology_, kPartitions), input_.expected);
 }
 
-// Cooperative rebalancing (the default): a third instance joining takes
+// Cooperative rebalancing (rebalance.protocol=cooperative): a third instance joining takes
 // partitions from the others, which close only the tasks that move and keep
 // processing the rest; when it leaves, they take them back without closing
 // anything. The output stays exactly once throughout.
@@ -558,8 +558,9 @@ TEST_P(KafkaStreamsDevBrokerTest, CooperativeRebalanceClosesOnlyTheTasksThatMove
   TempDir dir_a;
   TempDir dir_b;
   TempDir dir_c;
-  auto a = MakeStreams(Config(dir_a.path(), "a"));
-  auto b = MakeStreams(Config(dir_b.path(), "b"));
+  const std::map<std::string, std::string> cooperative = {{"rebalance.protocol", "cooperative"}};
+  auto a = MakeStreams(Config(dir_a.path(), "a", cooperative));
+  auto b = MakeStreams(Config(dir_b.path(), "b", cooperative));
   ASSERT_TRUE(a->Start().ok());
   ASSERT_TRUE(b->Start().ok());
   auto spread = [&](std::vector<KafkaStreams*> all, size_t each_at_least) {
@@ -577,7 +578,7 @@ TEST_P(KafkaStreamsDevBrokerTest, CooperativeRebalanceClosesOnlyTheTasksThatMove
   const std::vector<TaskId> b_before = b->assigned_tasks();
   const uint64_t closed_before = a->stats().tasks_closed + b->stats().tasks_closed;
 
-  auto c = MakeStreams(Config(dir_c.path(), "c"));
+  auto c = MakeStreams(Config(dir_c.path(), "c", cooperative));
   ASSERT_TRUE(c->Start().ok());
   Produce(1000, 40);
   ASSERT_TRUE(WaitFor(

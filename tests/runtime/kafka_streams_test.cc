@@ -480,8 +480,9 @@ TEST_F(KafkaStreamsTest, AssignmentDuringABrokerOutageIsRetriedUntilTheBrokerIsB
   // The group coordinator stays up; the changelogs' leader goes down.
   rd_kafka_mock_coordinator_set(cluster_->mock(), "group", kApp, 1);
   TempDir dir;
-  // Eager: the forced rebalance hands the sole member its partitions again
-  // (under the cooperative protocol it keeps them and nothing is assigned).
+  // Eager (stated, although the default): the forced rebalance hands the sole
+  // member its partitions again (under the cooperative protocol it keeps them
+  // and nothing is assigned).
   StreamsConfig config =
       Config(dir.path(), "a", ProcessingGuarantee::kExactlyOnceV2,
              {{"offsets.lookup.timeout.ms", "500"}, {"rebalance.protocol", "eager"}});

@@ -181,7 +181,7 @@ class StreamsConfig {
   std::string state_dir_;
   std::string instance_id_;
   bool static_membership_ = true;
-  bool cooperative_rebalancing_ = true;
+  bool cooperative_rebalancing_ = false;
   std::string dead_letter_topic_;
   OffsetReset auto_offset_reset_ = OffsetReset::kEarliest;
   int replication_factor_ = 1;
