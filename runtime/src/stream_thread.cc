@@ -880,21 +880,10 @@ void StreamThread::CloseTasks(const std::set<Partition>& which, bool clean) {
 
 void StreamThread::CloseAllTasks(bool clean) {
   if (tasks_.empty()) return;
-  int64_t count = 0;
-  for (auto& [partition, entry] : tasks_) {
-    Status closed = entry.task->Close(clean);
-    if (!closed.ok()) {
-      spdlog::error("[{}] closing task {}: {}", name_, TaskId{partition}.ToString(),
-                    closed.ToString());
-    }
-    shared_->metrics->RemoveTask(TaskId{partition}.ToString());
-    for (const auto& tp : entry.inputs) shared_->metrics->RemoveConsumerLag(tp);
-    ++count;
-  }
-  spdlog::info("[{}] closed {} task(s) {}", name_, count, clean ? "cleanly" : "dirty");
-  shared_->metrics->AddTasksAssigned(-count);
-  shared_->stats->Add([count](KafkaStreamsStats& s) { s.tasks_closed += count; });
-  tasks_.clear();
+  std::set<Partition> all;
+  for (const auto& [partition, entry] : tasks_) all.insert(partition);
+  CloseTasks(all, clean);
+  // Nothing of the cycle outlives its tasks.
   restoring_.clear();
   positions_.clear();
   committed_positions_.clear();
@@ -902,8 +891,6 @@ void StreamThread::CloseAllTasks(bool clean) {
   collector_.EndCycle();
   cycle_records_ = 0;
   cycle_timestamps_.clear();
-  ReassignRestoreConsumer();
-  UpdatePublishedTasks();
 }
 
 Status StreamThread::Seek(const std::map<TopicPartition, Offset>& offsets) {
