@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Failover benchmark (issue 11): with default settings (static membership, the
-# default 45 s session timeout; BENCH_PROTOCOL sets rebalance.protocol,
-# default cooperative), two paymentd
-# instances on 4 partitions under a steady load of payments-loadgen:
+# default 45 s session timeout, eager rebalancing; BENCH_PROTOCOL sets
+# rebalance.protocol) plus num.standby.replicas=$BENCH_STANDBY (default 1), two
+# paymentd instances on 4 partitions whose stores first get BENCH_KEYS
+# (default 1,000,000) distinct requests (idempotency keys), then under a
+# steady load of payments-loadgen:
 #
 #   (a) restart: SIGKILL one instance and restart it at once on the same state
 #       directory; time from the kill until the restarted instance has
@@ -16,12 +18,16 @@
 #
 # Each figure is printed as a line and written to $BENCH_OUT (JSON). Usage:
 #   bench/failover.sh [build-dir]    BENCH_BROKER=devbroker|kafka  BENCH_RATE=1000
+#                                    BENCH_KEYS=1000000  BENCH_STANDBY=1
 # Needs the build (paymentd, devbroker, payments-loadgen, payments-topics).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 broker_kind=${BENCH_BROKER:-devbroker}
 rate=${BENCH_RATE:-1000}
+keys=${BENCH_KEYS:-1000000}
+standby=${BENCH_STANDBY:-1}
+protocol=${BENCH_PROTOCOL:-eager}
 out=${BENCH_OUT:-$root/bench/results/failover-$broker_kind.json}
 work=$(mktemp -d /tmp/paymentd-failover.XXXXXX)
 bin=$build/src
@@ -67,7 +73,8 @@ declare -A port
 start_instance() {
   local name=$1
   "$bin/paymentd/paymentd" --set "bootstrap.servers=$bootstrap" --set "state.dir=$work/state-$name" \
-    --set admin.listen=127.0.0.1:0 --set "rebalance.protocol=${BENCH_PROTOCOL:-cooperative}" \
+    --set admin.listen=127.0.0.1:0 --set "rebalance.protocol=$protocol" \
+    --set "num.standby.replicas=$standby" \
     >>"$work/$name.out" 2>"$work/$name.log" &
   pids[$name]=$!
   port[$name]=$(wait_for_line "$work/$name.log" 'admin listening on [0-9.]+:[0-9]+' 60 "${pids[$name]}" |
@@ -90,9 +97,29 @@ start_instance a
 start_instance b
 wait_until 120 ready_with a 2 || die "a did not get 2 tasks"
 wait_until 120 ready_with b 2 || die "b did not get 2 tasks"
+total() { echo $(($(processed a) + $(processed b))); }
+if ((keys > 0)); then
+  log "preloading $keys distinct requests"
+  t_load=$(now_ms)
+  "$bin/tools/payments-loadgen" --bootstrap-servers "$bootstrap" --count "$keys" --rate 0 \
+    --customers 100000 --duplicates 0 --key-reuse 0 --invalid 0 --refunds 0 --bursts 0 \
+    --seed 7 --quiet >"$work/preload.out" 2>"$work/preload.err" || die "the preload failed"
+  at_least() { (($(total) >= $1)); }
+  wait_until 1800 at_least "$keys" || die "the preload was not processed"
+  log "preload decided in $(($(now_ms) - t_load)) ms"
+  # The standby copies catch up with the preload's changelog records.
+  standby_applied() { metric_value "${port[$1]}" streams_standby_records_applied_total 0; }
+  if ((standby > 0)); then
+    for name in a b; do
+      prev=-1
+      until [[ "$(standby_applied $name)" == "$prev" ]]; do prev=$(standby_applied $name); sleep 2; done
+      log "$name's standby copies applied $prev changelog records"
+    done
+  fi
+fi
 duration=$((${BENCH_SECONDS:-150}))
 "$bin/tools/payments-loadgen" --bootstrap-servers "$bootstrap" --count $((rate * duration)) \
-  --rate "$rate" --customers 1000 --duplicates 0.05 --refunds 0.02 --quiet \
+  --rate "$rate" --customers 1000 --duplicates 0.05 --refunds 0.02 --seed 11 --quiet \
   >"$work/loadgen.out" 2>"$work/loadgen.err" &
 pids[loadgen]=$!
 sleep 5
@@ -158,12 +185,15 @@ kill -KILL "${pids[loadgen]}" 2>/dev/null || true
 
 mkdir -p "$(dirname "$out")"
 cat >"$out" <<EOF
-{"broker": "$broker_kind", "rate_per_s": $rate, "partitions": 4, "rebalance_protocol": "${BENCH_PROTOCOL:-cooperative}",
+{"broker": "$broker_kind", "rate_per_s": $rate, "partitions": 4, "rebalance_protocol": "$protocol",
+ "num_standby_replicas": $standby, "preloaded_keys": $keys,
+ "restored_records_b": $(metric_value "${port[b]}" streams_restore_records_total 0),
+ "standby_takeovers_b": $(metric_value "${port[b]}" streams_standby_takeovers_total 0),
  "restart_at_once_ms": $restart_ms, "loss_without_restart_ms": $loss_ms,
  "session_timeout_ms": 45000, "third_instance_join_max_stall_ms": $stall_ms,
  "quiet_max_stall_ms": $baseline_stall_ms,
  "host": "$(hostname)", "cpus": $(nproc), "date": "$(date -u +%FT%TZ)"}
 EOF
-printf 'failover (%s, %s req/s): (a) restart at once %s ms; (b) loss %s ms (session 45000 ms); (c) join stall %s ms (quiet: %s ms)\n' \
-  "$broker_kind" "$rate" "$restart_ms" "$loss_ms" "$stall_ms" "$baseline_stall_ms"
+printf 'failover (%s, %s req/s, %s keys, %s standby): (a) restart at once %s ms; (b) loss %s ms (session 45000 ms); (c) join stall %s ms (quiet: %s ms)\n' \
+  "$broker_kind" "$rate" "$keys" "$standby" "$restart_ms" "$loss_ms" "$stall_ms" "$baseline_stall_ms"
 echo "$out"

@@ -388,7 +388,7 @@ Result<std::unique_ptr<KafkaStreams>> KafkaStreams::Create(
 }
 
 std::string KafkaStreams::TaskDirectory(const StreamsConfig& config, const TaskId& task) {
-  return config.ApplicationStateDir() + "/" + task.ToString();
+  return config.TaskStateDir(task);
 }
 
 std::string_view StateName(KafkaStreams::State state) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace streams::runtime::internal {
 namespace {
@@ -287,6 +288,43 @@ std::optional<Timestamp> DecodeStreamTimeMetadata(std::string_view metadata) {
 
 int TimeoutMs(std::chrono::milliseconds timeout) {
   return static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, INT_MAX));
+}
+
+std::string PartitionListString(const rd_kafka_topic_partition_list_t* list) {
+  std::string out;
+  for (int i = 0; list != nullptr && i < list->cnt; ++i) {
+    if (!out.empty()) out += ",";
+    out += std::string(list->elems[i].topic) + "-" + std::to_string(list->elems[i].partition);
+  }
+  return out.empty() ? "(none)" : out;
+}
+
+Status RetryLookup(const std::function<rd_kafka_resp_err_t(int)>& lookup, const std::string& what,
+                   std::chrono::milliseconds attempt, const std::atomic<bool>& stop,
+                   std::string_view log_name) {
+  using std::chrono::milliseconds;
+  const auto deadline = std::chrono::steady_clock::now() + attempt * 6;
+  milliseconds backoff(100);
+  for (int attempts = 1;; ++attempts) {
+    rd_kafka_resp_err_t err = lookup(TimeoutMs(attempt));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (attempts > 1) {
+        spdlog::info("[{}] {}: succeeded after {} attempts", log_name, what, attempts);
+      }
+      return Status::Ok();
+    }
+    Status status = KafkaStatus(err, what);
+    if (stop.load()) return Status::Aborted("stopping: " + status.message());
+    if (std::chrono::steady_clock::now() + backoff > deadline) {
+      return Status(
+          status.code() == StatusCode::kTimedOut ? StatusCode::kTimedOut : StatusCode::kUnavailable,
+          status.message() + " (" + std::to_string(attempts) + " attempts)");
+    }
+    spdlog::warn("[{}] {} (attempt {}); retrying in {} ms", log_name, status.message(), attempts,
+                 backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, milliseconds(2000));
+  }
 }
 
 }  // namespace streams::runtime::internal

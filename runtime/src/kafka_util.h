@@ -6,8 +6,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -103,5 +105,18 @@ std::optional<Timestamp> DecodeStreamTimeMetadata(std::string_view metadata);
 
 // Milliseconds as int for librdkafka timeouts (clamped).
 int TimeoutMs(std::chrono::milliseconds timeout);
+
+// "topic-partition,..." for logs; "(none)" for an empty or null list.
+std::string PartitionListString(const rd_kafka_topic_partition_list_t* list);
+
+// Runs `lookup(attempt_ms)` (a librdkafka metadata call with a per-attempt
+// timeout of `attempt`) until it succeeds, with backoff (100 ms doubling to
+// 2 s), for up to 6 x `attempt`. `what` names the lookup in logs and errors,
+// `log_name` the caller. Errors: the last error (Unavailable, or TimedOut
+// when the last attempt timed out) when it keeps failing; Aborted as soon as
+// `stop` is set.
+Status RetryLookup(const std::function<rd_kafka_resp_err_t(int timeout_ms)>& lookup,
+                   const std::string& what, std::chrono::milliseconds attempt,
+                   const std::atomic<bool>& stop, std::string_view log_name);
 
 }  // namespace streams::runtime::internal

@@ -113,6 +113,20 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
                            "Assignments received by the stream threads (a restarted static "
                            "member gets one; the other members get none)")
                        .Register(r);
+    standby_tasks_ = &prometheus::BuildGauge()
+                          .Name("streams_standby_tasks")
+                          .Help("Standby tasks a stream thread keeps (num.standby.replicas)")
+                          .Register(r);
+    standby_records_ = &prometheus::BuildCounter()
+                            .Name("streams_standby_records_applied_total")
+                            .Help("Changelog records applied to standby tasks")
+                            .Register(r);
+    standby_takeovers_ = &prometheus::BuildCounter()
+                              .Name("streams_standby_takeovers_total")
+                              .Help(
+                                  "Active tasks opened where this instance kept a standby copy "
+                                  "(only the changelog's tail is restored)")
+                              .Register(r);
     client_queue_events_ = &prometheus::BuildGauge()
                                 .Name("streams_client_queue_events")
                                 .Help("Events waiting in a Kafka client's queue")
@@ -140,6 +154,8 @@ RuntimeMetrics::RuntimeMetrics(std::shared_ptr<prometheus::Registry> registry)
     }
     assignment_retries_series_ = &assignment_retries_->Add({});
     rebalances_series_ = &rebalances_->Add({});
+    standby_records_series_ = &standby_records_->Add({});
+    standby_takeovers_series_ = &standby_takeovers_->Add({});
     commit_duration_series_ = &commit_duration_->Add({}, CommitBuckets());
     committed_series_ = &transactions_->Add({{"result", "committed"}});
     aborted_series_ = &transactions_->Add({{"result", "aborted"}});
@@ -344,6 +360,22 @@ void RuntimeMetrics::AddRebalance() {
 
 void RuntimeMetrics::AddAssignmentRetry() {
   if (assignment_retries_series_ != nullptr) assignment_retries_series_->Increment();
+}
+
+void RuntimeMetrics::SetStandbyTasks(const std::string& thread, int64_t tasks) {
+  if (!registry_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto* g = AcquireGauge(standby_tasks_, {{"thread", thread}});
+  if (g != nullptr) g->Set(static_cast<double>(tasks));
+}
+
+void RuntimeMetrics::AddStandbyRecordsApplied(uint64_t count) {
+  if (standby_records_series_ != nullptr)
+    standby_records_series_->Increment(static_cast<double>(count));
+}
+
+void RuntimeMetrics::AddStandbyTakeover() {
+  if (standby_takeovers_series_ != nullptr) standby_takeovers_series_->Increment();
 }
 
 void RuntimeMetrics::SetClientQueueEvents(const std::string& thread, const std::string& client,

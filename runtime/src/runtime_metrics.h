@@ -67,6 +67,11 @@ class RuntimeMetrics {
   void AddAssignmentRetry();
   // An assignment (rebalance callback with partitions to assign) arrived.
   void AddRebalance();
+  // streams_standby_tasks{thread}: the standby tasks a thread keeps.
+  void SetStandbyTasks(const std::string& thread, int64_t tasks);
+  void AddStandbyRecordsApplied(uint64_t count);
+  // An active task opened where this instance kept its standby copy.
+  void AddStandbyTakeover();
   // Events waiting in a client's main queue (thread, client = consumer,
   // restore-consumer, offsets, producer).
   void SetClientQueueEvents(const std::string& thread, const std::string& client, int64_t events);
@@ -109,6 +114,9 @@ class RuntimeMetrics {
   prometheus::Family<prometheus::Counter>* assignment_retries_ = nullptr;
   prometheus::Family<prometheus::Counter>* rebalances_ = nullptr;
   prometheus::Family<prometheus::Gauge>* client_queue_events_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* standby_tasks_ = nullptr;
+  prometheus::Family<prometheus::Counter>* standby_records_ = nullptr;
+  prometheus::Family<prometheus::Counter>* standby_takeovers_ = nullptr;
   prometheus::Family<prometheus::Gauge>* instance_state_ = nullptr;
   prometheus::Family<prometheus::Gauge>* thread_state_ = nullptr;
   prometheus::Family<prometheus::Gauge>* task_state_ = nullptr;
@@ -122,6 +130,8 @@ class RuntimeMetrics {
   prometheus::Counter* delivery_errors_series_ = nullptr;
   prometheus::Counter* assignment_retries_series_ = nullptr;
   prometheus::Counter* rebalances_series_ = nullptr;
+  prometheus::Counter* standby_records_series_ = nullptr;
+  prometheus::Counter* standby_takeovers_series_ = nullptr;
 
   std::mutex mutex_;
   // The state this instance is counted in (streams_instance_state); empty: none.

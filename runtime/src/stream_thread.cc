@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "fault_injection.h"
-#include "streams/state/task_state.h"
 
 namespace streams::runtime::internal {
 
@@ -22,67 +21,14 @@ using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr milliseconds kStateMetricsInterval(5000);
+// Standby placement: how often the group is described while it is stable,
+// and how soon again after a rebalance or while one is under way.
+constexpr milliseconds kStandbyRefreshInterval(10000);
+constexpr milliseconds kStandbyRefreshAfterRebalance(500);
 
-std::string PartitionListString(const rd_kafka_topic_partition_list_t* list) {
-  std::string out;
-  for (int i = 0; list != nullptr && i < list->cnt; ++i) {
-    if (!out.empty()) out += ",";
-    out += std::string(list->elems[i].topic) + "-" + std::to_string(list->elems[i].partition);
-  }
-  return out.empty() ? "(none)" : out;
-}
-
-ConsumedRecord ToConsumedRecord(const rd_kafka_message_t* m) {
-  ConsumedRecord r;
-  r.topic = rd_kafka_topic_name(m->rkt);
-  r.partition = Partition(m->partition);
-  r.offset = Offset(m->offset);
-  rd_kafka_timestamp_type_t type;
-  int64_t ts = rd_kafka_message_timestamp(m, &type);
-  // -1 when the producer set none: kept, so the task judges it (TimestampCheck::kInvalid)
-  // the same way on every replay instead of substituting the wall clock.
-  r.timestamp = Timestamp(ts);
-  if (m->key != nullptr) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
-  if (m->payload != nullptr) r.value.emplace(static_cast<const char*>(m->payload), m->len);
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) {
-    const char* name;
-    const void* value;
-    size_t size;
-    for (size_t i = 0;
-         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-         ++i) {
-      r.headers.push_back(Header{name, value != nullptr
-                                           ? std::string(static_cast<const char*>(value), size)
-                                           : std::string()});
-    }
-  }
-  return r;
-}
-
-// Calls a librdkafka transactional API (given its per-attempt timeout) until
-// it succeeds, fails for good, or `budget` is spent on retriable errors.
-// Between attempts the producer's delivery reports are served: abort and
-// commit wait for the outstanding messages, whose reports must be polled.
-Status RetryTxnCall(rd_kafka_t* producer, const std::function<rd_kafka_error_t*(int)>& call,
-                    std::string_view what, milliseconds budget) {
-  auto deadline = SteadyClock::now() + budget;
-  milliseconds backoff(10);
-  while (true) {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
-    int attempt_ms = TimeoutMs(std::clamp(left, milliseconds(100), milliseconds(1000)));
-    KafkaError error(call(attempt_ms));
-    if (!error) return Status::Ok();
-    Status status = KafkaStatus(error.get(), what);
-    bool retriable = (rd_kafka_error_is_retriable(error.get()) ||
-                      rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
-                     !rd_kafka_error_is_fatal(error.get()) &&
-                     !rd_kafka_error_txn_requires_abort(error.get());
-    if (!retriable || SteadyClock::now() + backoff > deadline) return status;
-    spdlog::debug("{} not done yet, retrying: {}", what, status.message());
-    rd_kafka_poll(producer, static_cast<int>(backoff.count()));
-    backoff = std::min(backoff * 2, milliseconds(500));
-  }
+std::string ThreadName(const StreamsConfig& config, int index) {
+  return config.application_id() + "-" + config.instance_id() + "-StreamThread-" +
+         std::to_string(index);
 }
 
 }  // namespace
@@ -96,11 +42,14 @@ StreamThread::StreamThread(ThreadShared* shared, int index)
     : shared_(shared),
       config_(*shared->config),
       index_(index),
-      name_(shared->config->application_id() + "-" + shared->config->instance_id() +
-            "-StreamThread-" + std::to_string(index)),
+      name_(ThreadName(*shared->config, index)),
       transactional_id_(shared->config->application_id() + "-" + shared->config->instance_id() +
                         "-" + std::to_string(index)),
-      collector_(shared->config->exactly_once(), name_) {
+      collector_(shared->config->exactly_once(), name_),
+      producer_(*shared->config, name_, transactional_id_, &collector_, &stop_requested_),
+      changelog_reader_(shared, name_, &stop_requested_),
+      task_manager_(shared, name_, &collector_, &changelog_reader_, &stop_requested_,
+                    [this] { UpdatePublishedTasks(); }) {
   collector_.SetPartitionCounts(shared->partition_counts);
 }
 
@@ -140,91 +89,8 @@ Status StreamThread::CreateConsumer() {
   rd_kafka_conf_set_opaque(conf.get(), this);
   STREAMS_ASSIGN_OR_RETURN(consumer_, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
   rd_kafka_poll_set_consumer(consumer_.get());
+  task_manager_.SetConsumer(consumer_.get());
   return Status::Ok();
-}
-
-Status StreamThread::CreateRestoreConsumer() {
-  auto props = config_.KafkaProperties(ClientKind::kRestoreConsumer);
-  // librdkafka's consumer API (assign, consumer_poll) needs a group.id; this
-  // consumer never subscribes nor commits, so it never joins that group.
-  props["group.id"] = name_ + "-restore";
-  props["enable.auto.commit"] = "false";
-  props["enable.auto.offset.store"] = "false";
-  props["isolation.level"] = "read_committed";
-  props["enable.partition.eof"] = "true";
-  props["auto.offset.reset"] = "earliest";
-  // A restore ends with EOF at the end offset, which librdkafka reports only
-  // after a fetch at that offset came back empty, i.e. after the broker's long
-  // poll of fetch.wait.max.ms (500 ms by default). Under exactly_once_v2 every
-  // restore ends so, even one of nothing: a checkpoint stops just before the
-  // commit marker of the task's last transaction. The restore consumer is
-  // assigned only while restoring, so short long polls cost nothing otherwise.
-  props.emplace("fetch.wait.max.ms", "10");
-  // These two clients make only short requests (watermark lookups, fetches
-  // that wait 10 ms), so a request to a broker that is down times out after
-  // the lookup timeout instead of socket.timeout.ms (60 s).
-  const std::string lookup_ms = std::to_string(config_.offsets_lookup_timeout().count());
-  props.emplace("socket.timeout.ms", lookup_ms);
-  STREAMS_ASSIGN_OR_RETURN(KafkaConf conf, MakeConf(props, name_ + "-restore-consumer"));
-  STREAMS_ASSIGN_OR_RETURN(restore_consumer_, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
-  rd_kafka_poll_set_consumer(restore_consumer_.get());
-
-  // A restore must read up to the end of the changelog's log, not up to its
-  // last stable offset: a transaction left open by a zombie holds the LSO
-  // back while records committed after it (by the task's later owners) are
-  // part of the state. So the end is asked for with read_uncommitted.
-  auto offsets_props = config_.KafkaProperties(ClientKind::kRestoreConsumer);
-  offsets_props["isolation.level"] = "read_uncommitted";
-  offsets_props["enable.auto.commit"] = "false";
-  offsets_props.emplace("socket.timeout.ms", lookup_ms);
-  STREAMS_ASSIGN_OR_RETURN(KafkaConf offsets_conf, MakeConf(offsets_props, name_ + "-offsets"));
-  STREAMS_ASSIGN_OR_RETURN(offsets_client_, NewClient(RD_KAFKA_CONSUMER, std::move(offsets_conf)));
-  return Status::Ok();
-}
-
-Status StreamThread::CreateProducer() {
-  auto props = config_.KafkaProperties(ClientKind::kProducer);
-  props["enable.idempotence"] = "true";
-  props["partitioner"] = "murmur2_random";
-  if (config_.exactly_once()) {
-    props["transactional.id"] = transactional_id_;
-    props["transaction.timeout.ms"] = std::to_string(config_.transaction_timeout().count());
-  }
-  STREAMS_ASSIGN_OR_RETURN(KafkaConf conf, MakeConf(props, name_ + "-producer"));
-  collector_.ConfigureProducerConf(conf.get());
-  STREAMS_ASSIGN_OR_RETURN(producer_, NewClient(RD_KAFKA_PRODUCER, std::move(conf)));
-  collector_.SetProducer(producer_.get());
-  return Status::Ok();
-}
-
-Status StreamThread::InitTransactions() {
-  if (!config_.exactly_once()) return Status::Ok();
-  milliseconds backoff(100);
-  int fatal_attempts = 0;
-  while (!stop_requested_.load()) {
-    KafkaError error(
-        rd_kafka_init_transactions(producer_.get(), TimeoutMs(config_.transaction_timeout() * 2)));
-    if (!error) {
-      spdlog::info("[{}] transactions initialized (transactional.id={})", name_, transactional_id_);
-      return Status::Ok();
-    }
-    Status status = KafkaStatus(error.get(), "init_transactions");
-    if (rd_kafka_error_is_fatal(error.get())) {
-      if (++fatal_attempts > 3) return status;
-      spdlog::warn("[{}] {}; re-creating the producer", name_, status.message());
-      collector_.SetProducer(nullptr);
-      producer_.reset();
-      STREAMS_RETURN_IF_ERROR(CreateProducer());
-    } else if (!rd_kafka_error_is_retriable(error.get()) &&
-               rd_kafka_error_code(error.get()) != RD_KAFKA_RESP_ERR__TIMED_OUT) {
-      return status;
-    } else {
-      spdlog::warn("[{}] {}; retrying", name_, status.message());
-    }
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, milliseconds(2000));
-  }
-  return Status::Aborted("stopped while initializing transactions");
 }
 
 // ---------------------------------------------------------------------------
@@ -232,8 +98,8 @@ Status StreamThread::InitTransactions() {
 
 Status StreamThread::Start() {
   STREAMS_RETURN_IF_ERROR(CreateConsumer());
-  STREAMS_RETURN_IF_ERROR(CreateRestoreConsumer());
-  STREAMS_RETURN_IF_ERROR(CreateProducer());
+  STREAMS_RETURN_IF_ERROR(changelog_reader_.Create());
+  STREAMS_RETURN_IF_ERROR(producer_.Create());
   SetState(State::kStarting);
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
@@ -281,13 +147,8 @@ void StreamThread::Fail(Status status) {
 }
 
 void StreamThread::UpdatePublishedTasks() {
-  std::vector<TaskId> ids;
-  size_t restoring = 0;
-  for (const auto& [partition, entry] : tasks_) {
-    ids.push_back(TaskId{partition});
-    if (entry.restoring) ++restoring;
-    shared_->metrics->SetTaskState(TaskId{partition}.ToString(), entry.restoring);
-  }
+  std::vector<TaskId> ids = task_manager_.task_ids();
+  const size_t restoring = task_manager_.restoring_count();
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     published_tasks_ = std::move(ids);
@@ -299,7 +160,7 @@ void StreamThread::UpdatePublishedTasks() {
 void StreamThread::Run() {
   spdlog::info("[{}] starting ({})", name_,
                ProcessingGuaranteeName(config_.processing_guarantee()));
-  Status init = InitTransactions();
+  Status init = producer_.InitTransactions();
   if (!init.ok()) {
     if (!stop_requested_.load()) Fail(init);
   } else {
@@ -313,13 +174,14 @@ void StreamThread::Run() {
   // Shutdown: finish the cycle, close tasks, leave the group.
   const bool failed = state_.load() == State::kError;
   SetState(State::kStopping);
-  if (!failed && !tasks_.empty()) {
+  if (!failed && !task_manager_.empty()) {
     Status committed = CommitCycle();
     if (!committed.ok()) shutdown_status_ = committed;
-  } else if (collector_.in_transaction() && producer_) {
+  } else if (collector_.in_transaction() && producer_.get() != nullptr) {
     AbortCycle(Status::Aborted("shutting down after an error"));
   }
   CloseAllTasks(/*clean=*/!failed);
+  task_manager_.CloseStandbys();
   if (consumer_) {
     // Unsubscribe first, then close, then destroy, on every path. A rejoin
     // (after a fencing or a failed assignment) whose subscribe librdkafka
@@ -335,21 +197,11 @@ void StreamThread::Run() {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       spdlog::warn("[{}] consumer close: {}", name_, rd_kafka_err2str(err));
     }
+    task_manager_.SetConsumer(nullptr);
     consumer_.reset();
   }
-  if (restore_consumer_) {
-    // Deliberately ignored: the restore consumer never subscribes; closing it
-    // only drops its assignment.
-    (void)rd_kafka_consumer_close(restore_consumer_.get());
-    restore_consumer_.reset();
-    restore_assigned_.clear();
-  }
-  offsets_client_.reset();
-  collector_.SetProducer(nullptr);
-  if (producer_) {
-    rd_kafka_flush(producer_.get(), TimeoutMs(milliseconds(5000)));
-    producer_.reset();
-  }
+  changelog_reader_.Close();
+  producer_.Close();
   if (state_.load() != State::kError) SetState(State::kDead);
   spdlog::info("[{}] stopped", name_);
 }
@@ -358,17 +210,8 @@ void StreamThread::Run() {
 // The processing loop
 
 bool StreamThread::HasCycleWork() const {
-  if (cycle_records_ > 0 || collector_.sent_in_cycle() > 0 || collector_.in_transaction()) {
-    return true;
-  }
-  for (const auto& [tp, offset] : positions_) {
-    auto it = committed_positions_.find(tp);
-    if (it == committed_positions_.end() || it->second != offset) return true;
-  }
-  for (const auto& [partition, entry] : tasks_) {
-    if (!entry.restoring && entry.task->HasUncommittedWork()) return true;
-  }
-  return false;
+  return cycle_records_ > 0 || collector_.sent_in_cycle() > 0 || collector_.in_transaction() ||
+         task_manager_.HasUncommittedWork();
 }
 
 bool StreamThread::CommitDue() const {
@@ -381,10 +224,7 @@ bool StreamThread::CommitDue() const {
   if (shared_->clock->Now().millis() - cycle_start_.millis() >= config_.commit_interval().count()) {
     return true;
   }
-  for (const auto& [partition, entry] : tasks_) {
-    if (!entry.restoring && entry.task->commit_requested()) return true;
-  }
-  return false;
+  return task_manager_.CommitRequested();
 }
 
 void StreamThread::RunOnce() {
@@ -392,7 +232,7 @@ void StreamThread::RunOnce() {
     Rejoin();
     return;
   }
-  const bool restoring = !restoring_.empty();
+  const bool restoring = changelog_reader_.restoring();
   milliseconds timeout = restoring ? milliseconds(0) : config_.poll_timeout();
   if (!restoring && HasCycleWork()) {
     int64_t left = config_.commit_interval().count() -
@@ -418,13 +258,17 @@ void StreamThread::RunOnce() {
     }
   }
   if (state_.load() == State::kError) return;
-  PollAuxiliaryClients();
+  changelog_reader_.PollIdle();
   if (rejoin_requested_) return;  // At the next round, after its backoff.
 
-  if (!restoring_.empty()) {
+  if (changelog_reader_.restoring()) {
     RestoreStep(polled > 0 ? milliseconds(0) : std::min(config_.poll_timeout(), milliseconds(50)));
     if (state_.load() == State::kError) return;
+  } else if (changelog_reader_.has_standbys()) {
+    RestoreStep(milliseconds(0));  // The group consumer's poll waited already.
+    if (state_.load() == State::kError) return;
   }
+  MaybeRefreshStandbys();
 
   collector_.PollDeliveries();
   if (!collector_.delivery_error().ok()) {
@@ -432,14 +276,10 @@ void StreamThread::RunOnce() {
     return;
   }
 
-  for (auto& [partition, entry] : tasks_) {
-    if (entry.restoring) continue;
-    Status status = entry.task->PunctuateWallClock();
-    if (!status.ok()) {
-      HandleCycleError(
-          status.WithContext("wall-clock punctuation of task " + TaskId{partition}.ToString()));
-      return;
-    }
+  Status punctuated = task_manager_.PunctuateWallClock();
+  if (!punctuated.ok()) {
+    HandleCycleError(punctuated);
+    return;
   }
 
   if (CommitDue()) {
@@ -455,104 +295,69 @@ void StreamThread::RunOnce() {
   }
 }
 
-void StreamThread::PollAuxiliaryClients() {
-  // The restore consumer is polled by RestoreStep while restoring; otherwise
-  // its queue (errors, rebalance-free consumer events) is served here.
-  if (restore_consumer_ && restoring_.empty()) {
-    while (rd_kafka_message_t* m = rd_kafka_consumer_poll(restore_consumer_.get(), 0)) {
-      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        spdlog::debug("[{}] restore consumer: {}", name_, rd_kafka_message_errstr(m));
-      }
-      rd_kafka_message_destroy(m);
+void StreamThread::HandleConsumerError(const rd_kafka_message_t* message) {
+  if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+  Status status = KafkaStatus(message->err, "consumer");
+  if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
+    char reason[512] = {};
+    const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(consumer_.get(), reason, sizeof(reason));
+    if (cause == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
+      // Another consumer joined with this thread's group.instance.id: a
+      // second live instance with the same instance.id (a copied state
+      // directory, or the same explicit value twice). The newer one keeps
+      // the partitions; this one must not run on.
+      Fail(Status::FailedPrecondition(
+          "another instance joined the group with this instance's group.instance.id '" +
+          transactional_id_ + "' (instance.id '" + config_.instance_id() +
+          "'): two live instances share instance.id; give each instance its own instance.id "
+          "(or its own state.dir when instance.id is the default) (" +
+          reason + ")"));
+    } else {
+      Fail(Status(status.code(), status.message() + ": " + reason));
     }
+    return;
   }
-  // The offsets client is never assigned; its main queue (error events) is
-  // served by rd_kafka_poll.
-  if (offsets_client_) rd_kafka_poll(offsets_client_.get(), 0);
+  if (SteadyClock::now() - last_error_log_ > std::chrono::seconds(5)) {
+    last_error_log_ = SteadyClock::now();
+    std::string what = message->rkt != nullptr ? std::string(rd_kafka_topic_name(message->rkt)) +
+                                                     "-" + std::to_string(message->partition) + ": "
+                                               : std::string();
+    spdlog::warn("[{}] consumer error: {}{}", name_, what, rd_kafka_message_errstr(message));
+  }
 }
 
 void StreamThread::ProcessMessage(rd_kafka_message_t* message) {
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
-    Status status = KafkaStatus(message->err, "consumer");
-    if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
-      char reason[512] = {};
-      const rd_kafka_resp_err_t cause =
-          rd_kafka_fatal_error(consumer_.get(), reason, sizeof(reason));
-      if (cause == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
-        // Another consumer joined with this thread's group.instance.id: a
-        // second live instance with the same instance.id (a copied state
-        // directory, or the same explicit value twice). The newer one keeps
-        // the partitions; this one must not run on.
-        Fail(Status::FailedPrecondition(
-            "another instance joined the group with this instance's group.instance.id '" +
-            transactional_id_ + "' (instance.id '" + config_.instance_id() +
-            "'): two live instances share instance.id; give each instance its own instance.id "
-            "(or its own state.dir when instance.id is the default) (" +
-            reason + ")"));
-      } else {
-        Fail(Status(status.code(), status.message() + ": " + reason));
-      }
-      return;
-    }
-    if (SteadyClock::now() - last_error_log_ > std::chrono::seconds(5)) {
-      last_error_log_ = SteadyClock::now();
-      std::string what = message->rkt != nullptr
-                             ? std::string(rd_kafka_topic_name(message->rkt)) + "-" +
-                                   std::to_string(message->partition) + ": "
-                             : std::string();
-      spdlog::warn("[{}] consumer error: {}{}", name_, what, rd_kafka_message_errstr(message));
-    }
+    HandleConsumerError(message);
     return;
   }
-  auto entry = tasks_.find(Partition(message->partition));
-  if (entry == tasks_.end() || entry->second.restoring) return;  // Re-read after restore.
-  TopicPartition tp{rd_kafka_topic_name(message->rkt), Partition(message->partition)};
-  auto position = positions_.find(tp);
-  if (position != positions_.end() && Offset(message->offset) < position->second) {
-    return;  // Already processed (a record fetched before a seek).
-  }
-  ConsumedRecord record = ToConsumedRecord(message);
-  const std::string where = tp.ToString() + "@" + std::to_string(message->offset);
-  const Status* poison = nullptr;
-  if (auto p = poison_.find(tp); p != poison_.end()) {
-    if (auto o = p->second.find(record.offset); o != p->second.end()) poison = &o->second;
-  }
-  if (poison != nullptr) {
-    // The replay of a cycle aborted because this record failed for good.
-    Status dead = entry->second.task->DeadLetterRecord(record, *poison);
-    if (!dead.ok()) {
-      HandleCycleError(dead.WithContext("dead-lettering " + where));
+  using Kind = TaskManager::ProcessOutcome::Kind;
+  TaskManager::ProcessOutcome outcome = task_manager_.Process(message);
+  switch (outcome.kind) {
+    case Kind::kSkipped:
       return;
-    }
-  } else {
-    Status status = entry->second.task->Process(record);
-    if (!status.ok()) {
-      status = status.WithContext("processing " + where);
-      if (!IsPermanentRecordError(status)) {
-        HandleCycleError(status);
-        return;
-      }
+    case Kind::kError:
+      HandleCycleError(outcome.status);
+      return;
+    case Kind::kPermanent:
       if (config_.processing_exception_handler() == ProcessingExceptionHandler::kFail) {
         shared_->metrics->AddProcessingException("fail");
-        Fail(status.WithContext("processing.exception.handler=fail"));
+        Fail(outcome.status.WithContext("processing.exception.handler=fail"));
         return;
       }
       shared_->metrics->AddProcessingException("dead_letter");
-      spdlog::warn("[{}] {} cannot be processed: {}; the cycle is replayed with it dead-lettered",
-                   name_, where, status.ToString());
-      poison_[tp].insert_or_assign(record.offset, status);
-      AbortCycle(status, /*backoff=*/false);
+      spdlog::warn(
+          "[{}] {}@{} cannot be processed: {}; the cycle is replayed with it "
+          "dead-lettered",
+          name_, outcome.partition.ToString(), outcome.offset.value(), outcome.status.ToString());
+      task_manager_.MarkPoison(outcome.partition, outcome.offset, outcome.status);
+      AbortCycle(outcome.status, /*backoff=*/false);
       return;
-    }
+    case Kind::kProcessed:
+      ++cycle_records_;
+      if (outcome.timestamp.millis() >= 0) cycle_timestamps_.push_back(outcome.timestamp.millis());
+      return;
   }
-  positions_.insert_or_assign(tp, Offset(message->offset + 1));
-  ++cycle_records_;
-  if (record.timestamp.millis() >= 0) cycle_timestamps_.push_back(record.timestamp.millis());
-}
-
-bool StreamThread::IsPermanentRecordError(const Status& status) {
-  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kCorruption;
 }
 
 // ---------------------------------------------------------------------------
@@ -579,34 +384,9 @@ Status StreamThread::CommitCycle() {
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
 
   // The Kafka side is committed: now the local state of every task.
-  const auto& acked = collector_.acked_next_offsets();
-  std::vector<Partition> broken;
-  for (auto& [partition, entry] : tasks_) {
-    if (entry.restoring) continue;
-    std::map<std::string, Offset> changelog_next;
-    for (const auto& [store, tp] : entry.changelogs) {
-      auto it = acked.find(tp);
-      if (it != acked.end()) changelog_next.emplace(store, it->second);
-    }
-    Status local = entry.task->Commit(changelog_next);
-    if (!local.ok()) {
-      spdlog::error(
-          "[{}] task {} could not commit its local state after the Kafka commit: {}; "
-          "it will be restored from its changelog",
-          name_, TaskId{partition}.ToString(), local.ToString());
-      broken.push_back(partition);
-    }
-  }
+  const std::vector<Partition> broken = task_manager_.CommitLocal(collector_.acked_next_offsets());
 
-  // Bookkeeping and metrics of the committed cycle.
-  for (const auto& [tp, offset] : positions_) committed_positions_.insert_or_assign(tp, offset);
-  for (auto& [tp, records] : poison_) {
-    auto committed = committed_positions_.find(tp);
-    if (committed == committed_positions_.end()) continue;
-    // Dead-lettered and committed.
-    records.erase(records.begin(), records.lower_bound(committed->second));
-  }
-  std::erase_if(poison_, [](const auto& entry) { return entry.second.empty(); });
+  // Metrics of the committed cycle.
   const Timestamp now = shared_->clock->Now();
   std::vector<double> latencies;
   latencies.reserve(cycle_timestamps_.size());
@@ -631,53 +411,26 @@ Status StreamThread::CommitCycle() {
     s.commit_seconds_max = std::max(s.commit_seconds_max, seconds);
   });
   ReportDeliveryErrors();
-  collector_.EndCycle();
-  cycle_records_ = 0;
-  cycle_timestamps_.clear();
-  cycle_start_ = now;
+  ResetCycle();
   consecutive_aborts_ = 0;
   UpdateLagAndStateMetrics(/*state_metrics=*/false);
 
   for (Partition partition : broken) {
-    Status reopened = ReopenTask(partition);
+    Status reopened = task_manager_.Reopen(partition);
     if (!reopened.ok()) {
       RejoinOrFail(reopened);
       return reopened;
     }
+    if (changelog_reader_.IsRestoring(partition)) SetState(State::kRestoring);
   }
   return Status::Ok();
 }
 
-Status StreamThread::ReopenTask(Partition partition) {
-  // Local state is behind Kafka: reopen the task and restore it.
-  auto it = tasks_.find(partition);
-  if (it == tasks_.end()) return Status::Ok();
-  const std::string task_name = TaskId{partition}.ToString();
-  // Just committed to Kafka with the offsets; the reopened task resumes from it.
-  const std::optional<Timestamp> stream_time = it->second.task->stream_time();
-  (void)it->second.task->Close(false);  // Deliberately ignored: the task is reopened below.
-  STREAMS_ASSIGN_OR_RETURN(it->second.task, OpenTask(partition));
-  STREAMS_ASSIGN_OR_RETURN(bool must_restore, BeginRestore(partition, it->second));
-  if (stream_time) STREAMS_RETURN_IF_ERROR(it->second.task->AdoptCommittedStreamTime(*stream_time));
-  if (must_restore) {
-    STREAMS_RETURN_IF_ERROR(SetPaused(it->second.inputs, /*pause=*/true));
-    ReassignRestoreConsumer();
-    SetState(State::kRestoring);
-  } else {
-    STREAMS_RETURN_IF_ERROR(
-        it->second.task->InitializeProcessors().WithContext("initializing task " + task_name));
-  }
-  UpdatePublishedTasks();
-  return Status::Ok();
-}
-
-Status StreamThread::PrepareTasks() {
-  for (auto& [partition, entry] : tasks_) {
-    if (entry.restoring) continue;
-    STREAMS_RETURN_IF_ERROR(entry.task->PrepareCommit().WithContext(
-        "preparing the commit of task " + TaskId{partition}.ToString()));
-  }
-  return Status::Ok();
+void StreamThread::ResetCycle() {
+  collector_.EndCycle();
+  cycle_records_ = 0;
+  cycle_timestamps_.clear();
+  cycle_start_ = shared_->clock->Now();
 }
 
 Status StreamThread::FlushOutputs() {
@@ -689,50 +442,23 @@ Status StreamThread::FlushOutputs() {
   return Status::Ok();
 }
 
-std::map<TopicPartition, std::optional<Offset>> StreamThread::UncommittedPositions() const {
-  std::map<TopicPartition, std::optional<Offset>> offsets;
-  for (const auto& [tp, offset] : positions_) {
-    auto it = committed_positions_.find(tp);
-    if (it == committed_positions_.end() || it->second != offset) offsets.emplace(tp, offset);
-  }
-  return offsets;
-}
-
 Status StreamThread::CommitTransactional() {
-  STREAMS_RETURN_IF_ERROR(PrepareTasks());
+  STREAMS_RETURN_IF_ERROR(task_manager_.PrepareCommit());
   STREAMS_RETURN_IF_ERROR(collector_.EnsureTransaction());
   STREAMS_RETURN_IF_ERROR(FlushOutputs());
-
-  const std::map<TopicPartition, std::optional<Offset>> offsets = UncommittedPositions();
-  if (!offsets.empty()) {
-    PartitionList list = OffsetsToCommit(offsets);
-    rd_kafka_consumer_group_metadata_t* metadata =
-        rd_kafka_consumer_group_metadata(consumer_.get());
-    Status sent = RetryTxnCall(
-        producer_.get(),
-        [&](int timeout_ms) {
-          return rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), metadata,
-                                                      timeout_ms);
-        },
-        "send_offsets_to_transaction", config_.transaction_timeout());
-    rd_kafka_consumer_group_metadata_destroy(metadata);
-    STREAMS_RETURN_IF_ERROR(sent);
-  }
-  return RetryTxnCall(
-      producer_.get(),
-      [&](int timeout_ms) { return rd_kafka_commit_transaction(producer_.get(), timeout_ms); },
-      "commit_transaction", config_.transaction_timeout());
+  PartitionList offsets = task_manager_.OffsetsToCommit();
+  return producer_.CommitTransaction(offsets.get(), consumer_.get());
 }
 
 Status StreamThread::CommitAtLeastOnce() {
-  STREAMS_RETURN_IF_ERROR(PrepareTasks());
+  STREAMS_RETURN_IF_ERROR(task_manager_.PrepareCommit());
   STREAMS_RETURN_IF_ERROR(FlushOutputs());
-  const std::map<TopicPartition, std::optional<Offset>> offsets = UncommittedPositions();
-  if (offsets.empty()) return Status::Ok();
+  PartitionList list = task_manager_.OffsetsToCommit();
+  if (list->cnt == 0) return Status::Ok();
   auto deadline = SteadyClock::now() + config_.transaction_timeout();
   milliseconds backoff(20);
   while (true) {
-    PartitionList list = OffsetsToCommit(offsets);
+    for (int i = 0; i < list->cnt; ++i) list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), list.get(), /*async=*/0);
     for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
       err = list->elems[i].err;
@@ -782,31 +508,15 @@ void StreamThread::AbortCycle(const Status& reason, bool backoff_before_retry) {
                reason.ToString());
   shared_->metrics->AddTransaction(/*committed=*/false);
   shared_->stats->Add([](KafkaStreamsStats& s) { s.transactions_aborted += 1; });
-  if (config_.exactly_once() && collector_.in_transaction() && producer_) {
-    Status aborted = RetryTxnCall(
-        producer_.get(),
-        [&](int timeout_ms) { return rd_kafka_abort_transaction(producer_.get(), timeout_ms); },
-        "abort_transaction", config_.transaction_timeout());
+  if (config_.exactly_once() && collector_.in_transaction() && producer_.get() != nullptr) {
+    Status aborted = producer_.AbortTransaction();
     if (!aborted.ok()) {
       RecoverFromFatal(aborted.WithContext("the transaction could not be aborted"));
       return;
     }
   }
-  std::map<TopicPartition, Offset> rewind;
-  for (auto& [partition, entry] : tasks_) {
-    if (entry.restoring) continue;
-    entry.task->Abort();
-    for (const auto& tp : entry.inputs) {
-      auto it = committed_positions_.find(tp);
-      if (it != committed_positions_.end()) rewind.insert_or_assign(tp, it->second);
-    }
-  }
-  positions_ = committed_positions_;
-  collector_.EndCycle();
-  cycle_records_ = 0;
-  cycle_timestamps_.clear();
-  cycle_start_ = shared_->clock->Now();
-  Status sought = Seek(rewind);
+  Status sought = task_manager_.AbortAndRewind();
+  ResetCycle();
   if (!sought.ok()) {
     // The consumer would go on from its fetch position and the aborted records
     // would never be processed again, while later offsets get committed past
@@ -835,96 +545,22 @@ void StreamThread::RecoverFromFatal(const Status& reason) {
   shared_->stats->Add([](KafkaStreamsStats& s) { s.producer_fenced += 1; });
   shared_->metrics->AddTransaction(/*committed=*/false);
   CloseAllTasks(/*clean=*/false);
-  collector_.SetProducer(nullptr);
-  producer_.reset();
-  Status created = CreateProducer();
-  if (created.ok()) created = InitTransactions();
+  Status created = producer_.Recreate();
   if (!created.ok()) {
     if (!stop_requested_.load()) Fail(created.WithContext("re-creating the producer"));
     return;
   }
-  cycle_records_ = 0;
-  cycle_timestamps_.clear();
-  cycle_start_ = shared_->clock->Now();
+  ResetCycle();
   if (!in_rebalance_) rejoin_requested_ = true;
 }
 
-void StreamThread::CloseTasks(const std::set<Partition>& which, bool clean) {
-  int64_t count = 0;
-  for (Partition partition : which) {
-    auto it = tasks_.find(partition);
-    if (it == tasks_.end()) continue;
-    Status closed = it->second.task->Close(clean);
-    if (!closed.ok()) {
-      spdlog::error("[{}] closing task {}: {}", name_, TaskId{partition}.ToString(),
-                    closed.ToString());
-    }
-    shared_->metrics->RemoveTask(TaskId{partition}.ToString());
-    for (const auto& tp : it->second.inputs) {
-      shared_->metrics->RemoveConsumerLag(tp);
-      positions_.erase(tp);
-      committed_positions_.erase(tp);
-      poison_.erase(tp);
-    }
-    std::erase_if(restoring_, [&](const auto& entry) { return entry.second.task == partition; });
-    tasks_.erase(it);
-    ++count;
-  }
-  if (count == 0) return;
-  spdlog::info("[{}] closed {} task(s) {}", name_, count, clean ? "cleanly" : "dirty");
-  shared_->metrics->AddTasksAssigned(-count);
-  shared_->stats->Add([count](KafkaStreamsStats& s) { s.tasks_closed += count; });
-  ReassignRestoreConsumer();
-  UpdatePublishedTasks();
-}
-
 void StreamThread::CloseAllTasks(bool clean) {
-  if (tasks_.empty()) return;
-  std::set<Partition> all;
-  for (const auto& [partition, entry] : tasks_) all.insert(partition);
-  CloseTasks(all, clean);
+  if (task_manager_.empty()) return;
+  task_manager_.CloseAll(clean);
   // Nothing of the cycle outlives its tasks.
-  restoring_.clear();
-  positions_.clear();
-  committed_positions_.clear();
-  poison_.clear();
   collector_.EndCycle();
   cycle_records_ = 0;
   cycle_timestamps_.clear();
-}
-
-Status StreamThread::Seek(const std::map<TopicPartition, Offset>& offsets) {
-  if (offsets.empty() || !consumer_) return Status::Ok();
-  std::map<TopicPartition, std::optional<Offset>> with_offsets(offsets.begin(), offsets.end());
-  PartitionList list = MakePartitionList(with_offsets);
-  if (Faults().fail_seeks.load() > 0 && Faults().fail_seeks.fetch_sub(1) > 0) {
-    return Status::Unavailable("seek: injected failure (test)");
-  }
-  KafkaError error(rd_kafka_seek_partitions(consumer_.get(), list.get(), 5000));
-  if (error) return KafkaStatus(error.get(), "seek " + PartitionListString(list.get()));
-  for (int i = 0; i < list->cnt; ++i) {
-    if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return KafkaStatus(list->elems[i].err, "seek " + std::string(list->elems[i].topic) + "-" +
-                                                 std::to_string(list->elems[i].partition) + " to " +
-                                                 std::to_string(list->elems[i].offset));
-    }
-  }
-  return Status::Ok();
-}
-
-PartitionList StreamThread::OffsetsToCommit(
-    const std::map<TopicPartition, std::optional<Offset>>& offsets) const {
-  PartitionList list = MakePartitionList(offsets);
-  // The tasks' stream time travels with the offsets (as in Kafka Streams), so
-  // the next owner knows it even when the last records wrote no changelog.
-  for (int i = 0; i < list->cnt; ++i) {
-    auto it = tasks_.find(Partition(list->elems[i].partition));
-    if (it == tasks_.end() || it->second.restoring) continue;
-    if (std::optional<Timestamp> stream_time = it->second.task->stream_time()) {
-      SetOffsetMetadata(&list->elems[i], EncodeStreamTimeMetadata(*stream_time));
-    }
-  }
-  return list;
 }
 
 void StreamThread::UpdateLagAndStateMetrics(bool state_metrics) {
@@ -941,30 +577,11 @@ void StreamThread::UpdateLagAndStateMetrics(bool state_metrics) {
   };
   shared_->metrics->SetClientQueueEvents(name_, "consumer", queue_events(consumer_.get(), true));
   shared_->metrics->SetClientQueueEvents(name_, "restore-consumer",
-                                         queue_events(restore_consumer_.get(), true));
+                                         queue_events(changelog_reader_.restore_consumer(), true));
   shared_->metrics->SetClientQueueEvents(name_, "offsets",
-                                         queue_events(offsets_client_.get(), false));
+                                         queue_events(changelog_reader_.offsets_client(), false));
   shared_->metrics->SetClientQueueEvents(name_, "producer", queue_events(producer_.get(), false));
-  for (auto& [partition, entry] : tasks_) {
-    for (const auto& tp : entry.inputs) {
-      int64_t low = 0, high = 0;
-      if (rd_kafka_get_watermark_offsets(consumer_.get(), tp.topic.c_str(), tp.partition.value(),
-                                         &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-          high < 0) {
-        continue;
-      }
-      auto pos = positions_.find(tp);
-      if (pos == positions_.end()) continue;
-      shared_->metrics->SetConsumerLag(tp, std::max<int64_t>(0, high - pos->second.value()));
-    }
-    if (state_metrics && !entry.restoring) {
-      const std::string task = TaskId{partition}.ToString();
-      shared_->metrics->SetStateStoreBytes(task, entry.task->ApproximateStateBytes());
-      for (const auto& [store, entries] : entry.task->ApproximateStoreEntries()) {
-        shared_->metrics->SetStoreEntries(task, store, entries);
-      }
-    }
-  }
+  task_manager_.UpdateMetrics(state_metrics);
 }
 
 // ---------------------------------------------------------------------------
@@ -997,7 +614,7 @@ void StreamThread::RejoinIfPartitionsLackTasks() {
   if (rd_kafka_assignment(consumer_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
   PartitionList owned(assigned);
   for (int i = 0; i < owned->cnt; ++i) {
-    if (tasks_.count(Partition(owned->elems[i].partition)) == 0) {
+    if (!task_manager_.Owns(Partition(owned->elems[i].partition))) {
       RequestRejoin(Status::Aborted("assigned partitions without tasks"), milliseconds(0));
       return;
     }
@@ -1015,19 +632,16 @@ Status StreamThread::AssignIncrementally(rd_kafka_topic_partition_list_t* partit
   return Status::Ok();
 }
 
-Result<std::unique_ptr<StreamTask>> StreamThread::OpenTask(Partition partition) {
-  TaskId id{partition};
-  TaskConfig task_config;
-  task_config.application_id = config_.application_id();
-  task_config.state_directory = KafkaStreams::TaskDirectory(config_, id);
-  task_config.dead_letter_topic = config_.dead_letter_topic();
-  return StreamTask::Create(*shared_->topology, id, std::move(task_config), shared_->resources,
-                            &collector_, shared_->clock);
+Status StreamThread::AssignTasks(rd_kafka_topic_partition_list_t* partitions) {
+  STREAMS_RETURN_IF_ERROR(task_manager_.Assign(partitions, /*incremental=*/cooperative_));
+  if (!HasCycleWork()) cycle_start_ = shared_->clock->Now();
+  return Status::Ok();
 }
 
 void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
   shared_->stats->Add([](KafkaStreamsStats& s) { s.rebalances += 1; });
   shared_->metrics->AddRebalance();
+  standby_refresh_at_ = SteadyClock::now() + kStandbyRefreshAfterRebalance;
   spdlog::info("[{}] assigned{}: {}", name_, cooperative_ ? " (incremental)" : "",
                PartitionListString(partitions));
   if (cooperative_) {
@@ -1035,7 +649,7 @@ void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
     return;
   }
   SetState(State::kRebalancing);
-  if (!tasks_.empty()) CloseAllTasks(/*clean=*/true);  // Eager: should be empty already.
+  CloseAllTasks(/*clean=*/true);  // Eager: should be empty already.
   if (stop_requested_.load()) {
     // Stopping (the assignment arrived while closing): take nothing.
     AssignNothing();
@@ -1044,7 +658,7 @@ void StreamThread::OnAssign(rd_kafka_topic_partition_list_t* partitions) {
   Status status = AssignTasks(partitions);
   if (status.ok()) {
     consecutive_assignment_failures_ = 0;
-    SetState(restoring_.empty() ? State::kRunning : State::kRestoring);
+    SetState(changelog_reader_.restoring() ? State::kRestoring : State::kRunning);
     return;
   }
   // Nothing of a failed assignment is kept: no task runs on positions or
@@ -1063,7 +677,7 @@ void StreamThread::OnIncrementalAssign(rd_kafka_topic_partition_list_t* partitio
                       : AssignTasks(partitions);
   if (status.ok()) {
     consecutive_assignment_failures_ = 0;
-    SetState(restoring_.empty() ? State::kRunning : State::kRestoring);
+    SetState(changelog_reader_.restoring() ? State::kRestoring : State::kRunning);
     return;
   }
   // A failed assignment keeps nothing: the open cycle is aborted and every
@@ -1071,8 +685,8 @@ void StreamThread::OnIncrementalAssign(rd_kafka_topic_partition_list_t* partitio
   // and the thread rejoins, which revokes them all again.
   if (HasCycleWork()) AbortCycle(status, /*backoff=*/false);
   CloseAllTasks(/*clean=*/false);
-  // Deliberately ignored: AssignTasks may have assigned them already (the
-  // error then says so); either way the rejoin below revokes everything.
+  // Deliberately ignored: Assign may have assigned them already (the error
+  // then says so); either way the rejoin below revokes everything.
   (void)AssignIncrementally(partitions, /*add=*/true);
   if (stop_requested_.load()) return;
   RejoinOrFail(status.WithContext("taking the incremental assignment"));
@@ -1107,172 +721,6 @@ void StreamThread::AssignNothing() {
   }
 }
 
-Status StreamThread::RetryLookup(const std::function<rd_kafka_resp_err_t(int)>& lookup,
-                                 const std::string& what) {
-  const milliseconds attempt = config_.offsets_lookup_timeout();
-  const auto deadline = SteadyClock::now() + attempt * 6;
-  milliseconds backoff(100);
-  for (int attempts = 1;; ++attempts) {
-    rd_kafka_resp_err_t err = lookup(TimeoutMs(attempt));
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (attempts > 1) spdlog::info("[{}] {}: succeeded after {} attempts", name_, what, attempts);
-      return Status::Ok();
-    }
-    Status status = KafkaStatus(err, what);
-    if (stop_requested_.load()) return Status::Aborted("stopping: " + status.message());
-    if (SteadyClock::now() + backoff > deadline) {
-      return Status(
-          status.code() == StatusCode::kTimedOut ? StatusCode::kTimedOut : StatusCode::kUnavailable,
-          status.message() + " (" + std::to_string(attempts) + " attempts)");
-    }
-    spdlog::warn("[{}] {} (attempt {}); retrying in {} ms", name_, status.message(), attempts,
-                 backoff.count());
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, milliseconds(2000));
-  }
-}
-
-Result<std::map<TopicPartition, StreamThread::CommittedPosition>> StreamThread::FetchCommitted(
-    const rd_kafka_topic_partition_list_t* partitions) {
-  PartitionList committed(rd_kafka_topic_partition_list_copy(partitions));
-  STREAMS_RETURN_IF_ERROR(RetryLookup(
-      [&](int timeout_ms) {
-        for (int i = 0; i < committed->cnt; ++i) {
-          committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-          committed->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        }
-        rd_kafka_resp_err_t err = rd_kafka_committed(consumer_.get(), committed.get(), timeout_ms);
-        // A partition-level error (e.g. UNSTABLE_OFFSET_COMMIT) fails the
-        // lookup: "no offset" may only come from a successful answer.
-        for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < committed->cnt; ++i) {
-          err = committed->elems[i].err;
-        }
-        return err;
-      },
-      "fetching the committed offsets of " + PartitionListString(partitions)));
-  std::map<TopicPartition, CommittedPosition> out;
-  for (int i = 0; i < committed->cnt; ++i) {
-    const auto& e = committed->elems[i];
-    if (e.offset < 0) continue;  // None committed.
-    CommittedPosition position;
-    position.offset = Offset(e.offset);
-    if (e.metadata != nullptr && e.metadata_size > 0) {
-      position.stream_time = DecodeStreamTimeMetadata(
-          std::string_view(static_cast<const char*>(e.metadata), e.metadata_size));
-    }
-    out.emplace(TopicPartition{e.topic, Partition(e.partition)}, position);
-  }
-  return out;
-}
-
-Status StreamThread::AssignTasks(rd_kafka_topic_partition_list_t* partitions) {
-  STREAMS_ASSIGN_OR_RETURN(auto committed_offsets, FetchCommitted(partitions));
-
-  std::map<Partition, std::vector<TopicPartition>> by_task;
-  for (int i = 0; i < partitions->cnt; ++i) {
-    by_task[Partition(partitions->elems[i].partition)].push_back(
-        TopicPartition{partitions->elems[i].topic, Partition(partitions->elems[i].partition)});
-  }
-
-  std::vector<TopicPartition> paused;
-  for (auto& [partition, inputs] : by_task) {
-    const std::string task_name = TaskId{partition}.ToString();
-    auto task = OpenTask(partition);
-    if (!task.ok()) return task.status().WithContext("opening task " + task_name);
-    TaskEntry entry;
-    entry.task = std::move(*task);
-    entry.inputs = inputs;
-    // The stream time the previous owner committed with its last transaction
-    // (restore may raise it further; it never goes back).
-    std::optional<Timestamp> committed_stream_time;
-    for (const auto& tp : inputs) {
-      auto c = committed_offsets.find(tp);
-      if (c != committed_offsets.end() && c->second.stream_time &&
-          (!committed_stream_time || *c->second.stream_time > *committed_stream_time)) {
-        committed_stream_time = c->second.stream_time;
-      }
-    }
-    auto must_restore = BeginRestore(partition, entry);
-    if (!must_restore.ok()) {
-      (void)entry.task->Close(false);  // Deliberately ignored: the restore error is reported.
-      return must_restore.status().WithContext("restoring task " + task_name);
-    }
-    if (committed_stream_time) {
-      Status adopted = entry.task->AdoptCommittedStreamTime(*committed_stream_time);
-      if (!adopted.ok()) {
-        (void)entry.task->Close(false);  // Deliberately ignored: the adopt error is reported.
-        return adopted;
-      }
-    }
-    for (const auto& spec : entry.task->RestoreSpecs())
-      entry.changelogs[spec.store] = spec.changelog;
-    // Where to start each input partition: the group's committed offset; only
-    // when the group answered that it has none (its offsets expired or were
-    // deleted while the application was down), the local checkpoint; then
-    // auto.offset.reset.
-    const auto& checkpoint = entry.task->committed_checkpoint().input_offsets;
-    for (const auto& tp : inputs) {
-      std::optional<Offset> start;
-      if (auto c = committed_offsets.find(tp); c != committed_offsets.end()) {
-        start = c->second.offset;
-      } else if (auto k = checkpoint.find(tp); k != checkpoint.end()) {
-        start = k->second;
-        spdlog::info("[{}] {}: no committed offset, resuming from the local checkpoint at {}",
-                     name_, tp.ToString(), start->value());
-      } else {
-        int64_t low = 0, high = 0;
-        Status watermarks = RetryLookup(
-            [&](int timeout_ms) {
-              // The restore consumer reads read_committed like the group
-              // consumer (high = last stable offset) and times out promptly.
-              return QueryWatermarks(restore_consumer_.get(), tp, &low, &high, timeout_ms);
-            },
-            "watermarks of " + tp.ToString());
-        if (!watermarks.ok()) {
-          (void)entry.task->Close(false);  // Deliberately ignored: the lookup error is reported.
-          return watermarks;
-        }
-        start = Offset(config_.auto_offset_reset() == OffsetReset::kEarliest ? low : high);
-        spdlog::info("[{}] {}: no committed offset, starting at the {} offset {}", name_,
-                     tp.ToString(),
-                     config_.auto_offset_reset() == OffsetReset::kEarliest ? "earliest" : "latest",
-                     start->value());
-      }
-      committed_positions_.insert_or_assign(tp, *start);
-      positions_.insert_or_assign(tp, *start);
-    }
-    if (*must_restore) {
-      for (const auto& tp : inputs) paused.push_back(tp);
-    } else {
-      Status init = entry.task->InitializeProcessors();
-      if (!init.ok()) {
-        (void)entry.task->Close(false);  // Deliberately ignored: the init error is reported.
-        return init.WithContext("initializing task " + task_name);
-      }
-    }
-    tasks_.emplace(partition, std::move(entry));
-    shared_->metrics->AddTasksAssigned(1);
-  }
-
-  // Assign with explicit start offsets.
-  for (int i = 0; i < partitions->cnt; ++i) {
-    TopicPartition tp{partitions->elems[i].topic, Partition(partitions->elems[i].partition)};
-    auto it = committed_positions_.find(tp);
-    if (it != committed_positions_.end()) partitions->elems[i].offset = it->second.value();
-  }
-  if (cooperative_) {
-    STREAMS_RETURN_IF_ERROR(AssignIncrementally(partitions, /*add=*/true));
-  } else {
-    rd_kafka_resp_err_t aerr = rd_kafka_assign(consumer_.get(), partitions);
-    if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(aerr, "assign");
-  }
-  if (!paused.empty()) STREAMS_RETURN_IF_ERROR(SetPaused(paused, /*pause=*/true));
-  ReassignRestoreConsumer();
-  if (!HasCycleWork()) cycle_start_ = shared_->clock->Now();
-  UpdatePublishedTasks();
-  return Status::Ok();
-}
-
 void StreamThread::RequestRejoin(const Status& reason, milliseconds backoff) {
   spdlog::warn("[{}] {}; rejoining the group{}", name_, reason.ToString(),
                backoff.count() > 0 ? " in " + std::to_string(backoff.count()) + " ms" : "");
@@ -1304,20 +752,6 @@ void StreamThread::Subscribe() {
   SetState(State::kRebalancing);
 }
 
-Status StreamThread::SetPaused(const std::vector<TopicPartition>& partitions, bool pause) {
-  if (partitions.empty()) return Status::Ok();
-  std::map<TopicPartition, std::optional<Offset>> parts;
-  for (const auto& tp : partitions) parts.emplace(tp, std::nullopt);
-  PartitionList list = MakePartitionList(parts);
-  rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(consumer_.get(), list.get())
-                                  : rd_kafka_resume_partitions(consumer_.get(), list.get());
-  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
-    err = list->elems[i].err;
-  }
-  return KafkaStatus(
-      err, std::string(pause ? "pausing " : "resuming ") + PartitionListString(list.get()));
-}
-
 void StreamThread::OnRevoke(rd_kafka_topic_partition_list_t* partitions) {
   const bool lost = rd_kafka_assignment_lost(consumer_.get()) != 0;
   spdlog::info("[{}] revoked{}{}: {}", name_, cooperative_ ? " (incremental)" : "",
@@ -1328,7 +762,7 @@ void StreamThread::OnRevoke(rd_kafka_topic_partition_list_t* partitions) {
   }
   SetState(State::kRebalancing);
   bool clean = true;
-  if (!tasks_.empty()) {
+  if (!task_manager_.empty()) {
     if (lost) {
       if (HasCycleWork()) AbortCycle(Status::Aborted("partitions lost"));
       clean = false;
@@ -1345,10 +779,11 @@ void StreamThread::OnRevoke(rd_kafka_topic_partition_list_t* partitions) {
 
 void StreamThread::OnIncrementalRevoke(rd_kafka_topic_partition_list_t* partitions, bool lost) {
   std::set<Partition> revoked;
-  for (int i = 0; i < partitions->cnt; ++i)
+  for (int i = 0; i < partitions->cnt; ++i) {
     revoked.insert(Partition(partitions->elems[i].partition));
+  }
   const bool owns_revoked = std::any_of(revoked.begin(), revoked.end(),
-                                        [&](Partition p) { return tasks_.count(p) != 0; });
+                                        [&](Partition p) { return task_manager_.Owns(p); });
   bool clean = true;
   if (owns_revoked) {
     // One transaction covers every task of the thread: it ends here (commit,
@@ -1364,253 +799,58 @@ void StreamThread::OnIncrementalRevoke(rd_kafka_topic_partition_list_t* partitio
       }
     }
   }
-  CloseTasks(revoked, clean);
+  task_manager_.Close(revoked, clean);
   Status unassigned = AssignIncrementally(partitions, /*add=*/false);
   if (!unassigned.ok()) spdlog::warn("[{}] {}", name_, unassigned.ToString());
-  if (tasks_.empty()) SetState(State::kRebalancing);
+  if (task_manager_.empty()) SetState(State::kRebalancing);
+}
+
+// ---------------------------------------------------------------------------
+// Standby tasks
+
+void StreamThread::MaybeRefreshStandbys() {
+  if (config_.num_standby_replicas() <= 0 || SteadyClock::now() < standby_refresh_at_ ||
+      changelog_reader_.offsets_client() == nullptr) {
+    return;
+  }
+  const std::set<std::string> topics(shared_->topology->source_topics().begin(),
+                                     shared_->topology->source_topics().end());
+  Result<std::vector<GroupMember>> members =
+      DescribeGroupMembers(changelog_reader_.offsets_client(), config_.application_id(), topics,
+                           config_.offsets_lookup_timeout());
+  if (!members.ok()) {
+    spdlog::debug("[{}] standby placement postponed: {}", name_, members.status().ToString());
+    standby_refresh_at_ = SteadyClock::now() + kStandbyRefreshAfterRebalance;
+    return;
+  }
+  standby_refresh_at_ = SteadyClock::now() + kStandbyRefreshInterval;
+  const std::string instance = InstanceOfClientId(name_ + "-consumer");
+  task_manager_.UpdateStandbys(StandbyTasksFor(*members, instance, config_.num_standby_replicas()));
+  shared_->metrics->SetStandbyTasks(name_, static_cast<int64_t>(task_manager_.standby_count()));
 }
 
 // ---------------------------------------------------------------------------
 // Restore
 
-Result<bool> StreamThread::BeginRestore(Partition partition, TaskEntry& entry) {
-  const std::string task_name = TaskId{partition}.ToString();
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::vector<std::pair<TopicPartition, RestorePartition>> parts;
-    std::optional<std::string> corrupt;
-    for (const RestoreSpec& spec : entry.task->RestoreSpecs()) {
-      // [low, high): the whole log (high is the high watermark, see
-      // offsets_client_). Records of transactions still open below it are
-      // waited for: the read_committed restore consumer reaches `high` only
-      // once they are committed or aborted.
-      int64_t low = 0, high = 0;
-      STREAMS_RETURN_IF_ERROR(RetryLookup(
-          [&](int timeout_ms) {
-            return QueryWatermarks(offsets_client_.get(), spec.changelog, &low, &high, timeout_ms);
-          },
-          "watermarks of changelog " + spec.changelog.ToString()));
-      int64_t from = spec.from ? spec.from->value() : low;
-      if (spec.from && (from > high || from < low)) {
-        corrupt = "store '" + spec.store + "' checkpointed at changelog offset " +
-                  std::to_string(from) + " outside [" + std::to_string(low) + ", " +
-                  std::to_string(high) + "] of " + spec.changelog.ToString();
-        break;
-      }
-      if (from >= high) continue;
-      // The read_committed end (last stable offset), for the operator only.
-      int64_t stable_low = 0, stable = 0;
-      if (QueryWatermarks(restore_consumer_.get(), spec.changelog, &stable_low, &stable,
-                          TimeoutMs(config_.offsets_lookup_timeout())) ==
-              RD_KAFKA_RESP_ERR_NO_ERROR &&
-          stable < high) {
-        spdlog::info(
-            "[{}] task {}: a transaction is open on {} (last stable offset {}, end {}); the "
-            "restore waits until it is committed or aborted",
-            name_, task_name, spec.changelog.ToString(), stable, high);
-      }
-      RestorePartition rp;
-      rp.task = partition;
-      rp.store = spec.store;
-      rp.end = high;
-      rp.position = from;
-      parts.emplace_back(spec.changelog, std::move(rp));
-    }
-    if (corrupt) {
-      if (attempt > 0) return Status::Corruption(*corrupt);
-      spdlog::warn("[{}] task {}: {}; wiping its local state and restoring from the beginning",
-                   name_, task_name, *corrupt);
-      (void)entry.task->Close(false);
-      entry.task.reset();
-      STREAMS_RETURN_IF_ERROR(
-          state::DestroyTaskState(KafkaStreams::TaskDirectory(config_, TaskId{partition})));
-      STREAMS_ASSIGN_OR_RETURN(entry.task, OpenTask(partition));
-      continue;
-    }
-    int64_t total = 0;
-    for (auto& [tp, rp] : parts) {
-      total += rp.end - rp.position;
-      shared_->metrics->SetRestoreRemaining(task_name, rp.store, rp.end - rp.position);
-      spdlog::info("[{}] task {}: restoring store '{}' from {} offsets [{}, {})", name_, task_name,
-                   rp.store, tp.ToString(), rp.position, rp.end);
-      restoring_.insert_or_assign(tp, std::move(rp));
-    }
-    entry.restoring = !parts.empty();
-    if (entry.restoring) {
-      entry.restore_started = SteadyClock::now();
-      entry.restored_records = 0;
-      spdlog::info("[{}] task {}: restoring up to {} changelog records", name_, task_name, total);
-    }
-    return entry.restoring;
-  }
-  return Status::Internal("unreachable");
-}
-
-void StreamThread::ReassignRestoreConsumer() {
-  if (!restore_consumer_) return;
-  // Incremental changes only: librdkafka 2.0.2 aborts the process
-  // (rd_kafka_assignment_partition_stopped: assert rktp_started) when a
-  // started partition is removed twice before its fetcher confirmed the first
-  // stop, which replacing the whole assignment (rd_kafka_assign) on two
-  // quick consecutive calls does. Each partition is now added once, when its
-  // restore starts, and removed once, when it is done or its task is gone.
-  std::map<TopicPartition, std::optional<Offset>> add;
-  std::map<TopicPartition, std::optional<Offset>> remove;
-  for (const TopicPartition& tp : restore_assigned_) {
-    auto it = restoring_.find(tp);
-    if (it == restoring_.end() || it->second.done || !it->second.assigned) {
-      remove.emplace(tp, std::nullopt);
-    }
-  }
-  for (auto& [tp, rp] : restoring_) {
-    if (rp.done || rp.assigned) continue;
-    add.emplace(tp, Offset(rp.position));
-  }
-  const auto apply = [&](const std::map<TopicPartition, std::optional<Offset>>& partitions,
-                         bool assign) {
-    if (partitions.empty()) return;
-    PartitionList list = MakePartitionList(partitions);
-    rd_kafka_error_t* error =
-        assign ? rd_kafka_incremental_assign(restore_consumer_.get(), list.get())
-               : rd_kafka_incremental_unassign(restore_consumer_.get(), list.get());
-    if (error != nullptr) {
-      // Logged, not failed: a partition left assigned is only read and
-      // ignored (RestoreStep skips records of partitions not restoring); one
-      // not added leaves its task restoring, visible in restore metrics.
-      spdlog::error("[{}] {} the restore consumer: {}", name_, assign ? "assigning" : "unassigning",
-                    rd_kafka_error_string(error));
-      rd_kafka_error_destroy(error);
-      return;
-    }
-    for (const auto& [tp, offset] : partitions) {
-      if (assign) {
-        restore_assigned_.insert(tp);
-        restoring_.at(tp).assigned = true;
-      } else {
-        restore_assigned_.erase(tp);
-      }
-    }
-  };
-  apply(remove, /*assign=*/false);
-  apply(add, /*assign=*/true);
-}
-
 void StreamThread::RestoreStep(milliseconds timeout) {
-  int64_t polled = 0;
-  while (polled < config_.restore_batch_records()) {
-    rd_kafka_message_t* m =
-        rd_kafka_consumer_poll(restore_consumer_.get(), polled == 0 ? TimeoutMs(timeout) : 0);
-    if (m == nullptr) break;
-    ++polled;
-    if (m->rkt == nullptr) {
-      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        spdlog::warn("[{}] restore consumer: {}", name_, rd_kafka_message_errstr(m));
-      }
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    TopicPartition tp{rd_kafka_topic_name(m->rkt), Partition(m->partition)};
-    auto it = restoring_.find(tp);
-    if (it == restoring_.end() || it->second.done) {
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    RestorePartition& rp = it->second;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (m->offset >= rp.end) rp.done = true;
-    } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      spdlog::warn("[{}] restore consumer {}: {}", name_, tp.ToString(),
-                   rd_kafka_message_errstr(m));
-    } else if (m->offset >= rp.position) {
-      state::ChangelogRecord record;
-      record.store = rp.store;
-      if (m->key != nullptr) record.key.assign(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload != nullptr) {
-        record.value.emplace(static_cast<const char*>(m->payload), m->len);
-      }
-      rd_kafka_timestamp_type_t type;
-      int64_t ts = rd_kafka_message_timestamp(m, &type);
-      record.timestamp = Timestamp(std::max<int64_t>(ts, 0));
-      rp.batch.push_back(std::move(record));
-      rp.position = m->offset + 1;
-      if (rp.position >= rp.end) rp.done = true;
-    }
-    rd_kafka_message_destroy(m);
+  Result<std::vector<ChangelogReader::Restored>> restored = changelog_reader_.Restore(timeout);
+  if (!restored.ok()) {
+    Fail(restored.status());
+    return;
   }
-
-  // Apply the batches.
-  for (auto& [tp, rp] : restoring_) {
-    if (rp.batch.empty()) continue;
-    auto entry = tasks_.find(rp.task);
-    if (entry == tasks_.end()) {
-      rp.batch.clear();
-      continue;
-    }
-    const std::string task_name = TaskId{rp.task}.ToString();
-    const uint64_t count = rp.batch.size();
-    Status applied = entry->second.task->ApplyRestoreBatch(rp.store, rp.batch, Offset(rp.position));
-    rp.batch.clear();
-    if (!applied.ok()) {
-      Fail(applied.WithContext("restoring task " + task_name + " store '" + rp.store + "'"));
-      return;
-    }
-    entry->second.restored_records += count;
-    shared_->metrics->AddRestored(task_name, rp.store, count);
-    shared_->metrics->SetRestoreRemaining(task_name, rp.store,
-                                          std::max<int64_t>(0, rp.end - rp.position));
-    shared_->stats->Add([count](KafkaStreamsStats& s) { s.records_restored += count; });
-  }
-
-  // Tasks whose partitions are all done.
-  std::vector<Partition> finished;
-  for (auto& [partition, entry] : tasks_) {
-    if (!entry.restoring) continue;
-    bool all_done = true;
-    for (const auto& [tp, rp] : restoring_) {
-      if (rp.task == partition && !rp.done) all_done = false;
-    }
-    if (all_done) finished.push_back(partition);
-  }
-  for (Partition partition : finished) {
-    Status status = FinishRestore(partition, tasks_.at(partition));
+  for (const ChangelogReader::Restored& task : *restored) {
+    Status status = task_manager_.FinishRestore(task);
     if (!status.ok()) {
       RejoinOrFail(status);
       return;
     }
   }
-}
-
-Status StreamThread::FinishRestore(Partition partition, TaskEntry& entry) {
-  const std::string task_name = TaskId{partition}.ToString();
-  for (auto it = restoring_.begin(); it != restoring_.end();) {
-    if (it->second.task == partition) {
-      shared_->metrics->SetRestoreRemaining(task_name, it->second.store, 0);
-      it = restoring_.erase(it);
-    } else {
-      ++it;
+  if (!restored->empty()) {
+    last_state_metrics_ = {};  // Export the restored state's size at the next round.
+    if (!changelog_reader_.restoring() && state_.load() == State::kRestoring) {
+      SetState(State::kRunning);
     }
   }
-  STREAMS_RETURN_IF_ERROR(
-      entry.task->InitializeProcessors().WithContext("initializing task " + task_name));
-  entry.restoring = false;
-  const double seconds =
-      std::chrono::duration<double>(SteadyClock::now() - entry.restore_started).count();
-  spdlog::info("[{}] task {}: restored {} changelog records in {:.3f} s", name_, task_name,
-               entry.restored_records, seconds);
-  // Resume the input from the last commit (records fetched meanwhile were dropped).
-  std::map<TopicPartition, Offset> rewind;
-  std::map<TopicPartition, std::optional<Offset>> to_resume;
-  for (const auto& tp : entry.inputs) {
-    auto it = committed_positions_.find(tp);
-    if (it != committed_positions_.end()) rewind.insert_or_assign(tp, it->second);
-    to_resume.emplace(tp, std::nullopt);
-  }
-  STREAMS_RETURN_IF_ERROR(Seek(rewind).WithContext("rewinding the input of task " + task_name));
-  STREAMS_RETURN_IF_ERROR(SetPaused(entry.inputs, /*pause=*/false));
-  ReassignRestoreConsumer();
-  UpdatePublishedTasks();
-  last_state_metrics_ = {};  // Export the restored state's size at the next round.
-  if (restoring_.empty() && state_.load() == State::kRestoring) SetState(State::kRunning);
-  return Status::Ok();
 }
 
 }  // namespace streams::runtime::internal

@@ -269,6 +269,8 @@ StreamsConfig::Builder::Builder() {
   add(IntDef("commit.max.records", std::nullopt, 1, INT64_MAX,
              "Commit after this many input records in a cycle (optional)"));
   add(IntDef("num.stream.threads", 1, 1, 64, "Stream threads (consumer+producer pairs)"));
+  add(IntDef("num.standby.replicas", 0, 0, 8,
+             "Warm copies of each task's stores kept by other instances (standby tasks)"));
   add(MakeDef("state.dir", ConfigType::kString, std::string("/tmp/kafka-streams"),
               "Root directory of local state"));
   add(MakeDef("instance.id", ConfigType::kString, std::nullopt,
@@ -634,6 +636,13 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
   }
   config.commit_max_records_ = num("commit.max.records");
   config.num_stream_threads_ = static_cast<int>(num("num.stream.threads").value_or(1));
+  config.num_standby_replicas_ = static_cast<int>(num("num.standby.replicas").value_or(0));
+  if (config.num_standby_replicas_ > 0 && config.num_stream_threads_ > 1) {
+    errors.push_back(
+        "key 'num.standby.replicas': standby tasks need num.stream.threads=1 (an instance's "
+        "standby copies are kept by its one stream thread); run more instances instead of "
+        "more threads");
+  }
   config.state_dir_ = str("state.dir");
   if (config.state_dir_.empty()) errors.push_back("key 'state.dir': must not be empty");
   // Generated (and persisted) only for an otherwise valid configuration.
@@ -689,6 +698,10 @@ std::string StreamsConfig::ApplicationStateDir() const {
   std::string dir = state_dir_;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir + "/" + application_id_;
+}
+
+std::string StreamsConfig::TaskStateDir(const TaskId& task) const {
+  return ApplicationStateDir() + "/" + task.ToString();
 }
 
 std::map<std::string, std::string> StreamsConfig::KafkaProperties(ClientKind kind) const {

@@ -33,7 +33,8 @@
 //     zombies' 2 s session, a late restart finds its tasks moved to the
 //     survivor while its transaction is still open.)
 //     A third instance (c) joins when a third of the requests is committed
-//     and leaves (SIGTERM) at two thirds. When every request is committed,
+//     and leaves (SIGTERM) at two thirds. (The standby variant runs every
+//     instance with num.standby.replicas=1.) When every request is committed,
 //     stop both (SIGTERM), read both topics, check the invariants and run
 //     payments-verify.
 //  3. COMPARE. The requests of both runs are identical at identical (partition,
@@ -790,6 +791,10 @@ class ExactlyOnceChaosTest : public ::testing::Test {
       argv.push_back("--set");
       argv.push_back(setting);
     }
+    if (standby_replicas_ > 0) {
+      argv.push_back("--set");
+      argv.push_back("num.standby.replicas=" + std::to_string(standby_replicas_));
+    }
     if (session_timeout_ms_ > 0) {
       // The zombie scenario: a paused member must lose its tasks quickly.
       for (const std::string& setting :
@@ -1314,6 +1319,8 @@ class ExactlyOnceChaosTest : public ::testing::Test {
   // (librdkafka's 45 s, with static membership).
   int session_timeout_ms_ = 0;
   double pause_probability_ = 0;
+  // num.standby.replicas of the instances (0: the default).
+  int standby_replicas_ = 0;
   // Apache Kafka (KafkaBroker) instead of devbroker, and how many hard bounces
   // of it the chaos run gets (CHAOS_BROKER_BOUNCES, default 2).
   bool kafka_ = false;
@@ -1327,6 +1334,14 @@ class ExactlyOnceChaosTest : public ::testing::Test {
 };
 
 TEST_F(ExactlyOnceChaosTest, KilledInstancesDecideEveryRequestExactlyOnceAsTheBaseline) {
+  RunBaselineThenChaosAndCompare();
+}
+
+// The same with a standby replica of every task (num.standby.replicas=1):
+// takeovers start from warm copies kept by tailing changelogs; decisions must
+// still equal the fault-free run's.
+TEST_F(ExactlyOnceChaosTest, KilledInstancesWithStandbyReplicasDecideExactlyOnceAsTheBaseline) {
+  standby_replicas_ = 1;
   RunBaselineThenChaosAndCompare();
 }
 

@@ -378,7 +378,15 @@ TEST_P(KafkaStreamsDevBrokerTest, InjectedAbortsLeaveExactlyOnceCommittedOutput)
   const KafkaStreamsStats stats = streams->stats();
   EXPECT_EQ(faults_.fired(), static_cast<int>(failing.size()));
   EXPECT_GE(stats.transactions_aborted, failing.size());
-  EXPECT_EQ(stats.producer_fenced, 0u);
+  if (GetParam() == BrokerKind::kKafka) {
+    // librdkafka #4849 (open, also in 2.0.2): against Apache Kafka an
+    // abort_transaction sometimes fails with INVALID_TXN_STATE, a fatal error;
+    // the thread then re-creates its producer and rejoins (the recovery path
+    // under test elsewhere), and the result below must still be exactly once.
+    EXPECT_LE(stats.producer_fenced, failing.size());
+  } else {
+    EXPECT_EQ(stats.producer_fenced, 0u);
+  }
   EXPECT_EQ(stats.records_processed, 2000u);  // Committed cycles only.
   // The aborted outputs are in the log (each failing record's own output was
   // delivered before the failure) but hidden from read_committed readers.
@@ -681,6 +689,70 @@ TEST_P(KafkaStreamsDevBrokerTest, TakeoverWithoutLocalStateRestoresFromTheChange
   auto counts_b = ReadCounts(config_b, *topology_, b_tasks);
   counts.insert(counts_b.begin(), counts_b.end());
   EXPECT_EQ(counts, input_.expected);
+}
+
+// num.standby.replicas=1 with two instances: each keeps a warm copy of the
+// other's tasks by tailing their changelogs (read_committed). When A goes
+// away for good with its state directory, B takes A's tasks over from its
+// standby copies: nothing is restored, and the counts stay exactly once.
+TEST_P(KafkaStreamsDevBrokerTest, StandbyReplicaMakesATakeoverRestoreOnlyTheTail) {
+  TempDir dir_a;
+  TempDir dir_b;
+  const std::map<std::string, std::string> standby = {{"num.standby.replicas", "1"}};
+  StreamsConfig config_b = Config(dir_b.path(), "b", standby);
+  auto a = MakeStreams(Config(dir_a.path(), "a", standby));
+  auto registry_b = std::make_shared<prometheus::Registry>();
+  auto b = MakeStreams(config_b, registry_b);
+  ASSERT_TRUE(a->Start().ok());
+  ASSERT_TRUE(b->Start().ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return a->IsReady() && b->IsReady() && !a->assigned_tasks().empty() &&
+               !b->assigned_tasks().empty() &&
+               a->assigned_tasks().size() + b->assigned_tasks().size() == kPartitions;
+      },
+      seconds(30)))
+      << a->assigned_tasks().size() << " + " << b->assigned_tasks().size();
+  Produce(1500, 40);
+  ASSERT_TRUE(WaitFor([&] { return GroupOffsets() == InputEnds(); }, seconds(30)));
+  const std::vector<TaskId> a_tasks = a->assigned_tasks();
+  const auto on_a = [&](Partition p) {
+    return std::find(a_tasks.begin(), a_tasks.end(), TaskId{p}) != a_tasks.end();
+  };
+  // A's tasks' changelog records, all committed: B's standby copies (only of
+  // A's tasks; the changelog was empty before) catch up with all of them.
+  uint64_t a_changelog_records = 0;
+  for (const auto& r : ReadCommitted(Changelog())) a_changelog_records += on_a(r.partition);
+  ASSERT_GT(a_changelog_records, 0u);
+  ASSERT_TRUE(WaitFor(
+      [&] { return b->stats().standby_records_applied == a_changelog_records; }, seconds(30)))
+      << b->stats().standby_records_applied << " of " << a_changelog_records;
+  EXPECT_EQ(MetricValue(*registry_b, "streams_standby_records_applied_total"),
+            static_cast<double>(a_changelog_records));
+  const KafkaStreamsStats before = b->stats();
+  EXPECT_EQ(before.records_restored, 0u);
+
+  // A goes away for good, with its state.
+  ASSERT_TRUE(a->Stop().ok());
+  const uint64_t a_processed = a->stats().records_processed;
+  a.reset();
+  std::filesystem::remove_all(dir_a.path());
+  ASSERT_TRUE(WaitFor([&] { return b->IsReady() && b->assigned_tasks().size() == kPartitions; },
+                      seconds(30)));
+  const KafkaStreamsStats after = b->stats();
+  EXPECT_EQ(after.standby_takeovers - before.standby_takeovers, a_tasks.size());
+  EXPECT_EQ(MetricValue(*registry_b, "streams_standby_takeovers_total"),
+            static_cast<double>(after.standby_takeovers));
+  EXPECT_EQ(after.records_restored, 0u) << "the standby copies were caught up";
+
+  Produce(500, 40);
+  ASSERT_TRUE(WaitFor([&] { return GroupOffsets() == InputEnds(); }, seconds(30)));
+  ASSERT_TRUE(b->Stop().ok());
+  EXPECT_EQ(a_processed + b->stats().records_processed, 2000u);
+  ExpectExactlyOnceResult();
+  std::vector<TaskId> all;
+  for (int32_t p = 0; p < kPartitions; ++p) all.push_back(TaskId{Partition(p)});
+  EXPECT_EQ(ReadCounts(config_b, *topology_, all), input_.expected);
 }
 
 // (c) Closest in-process stand-in for a crash: A hangs in the middle of a

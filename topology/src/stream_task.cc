@@ -305,6 +305,12 @@ class StreamTaskImpl final : public StreamTask {
 
   std::map<TopicPartition, Offset> ConsumedOffsets() const override { return positions_; }
 
+  std::optional<Offset> ConsumedOffset(const TopicPartition& tp) const override {
+    auto it = positions_.find(tp);
+    if (it == positions_.end()) return std::nullopt;
+    return it->second;
+  }
+
   Status ResetInputOffsets(const std::map<TopicPartition, Offset>& committed) override {
     for (const auto& [tp, offset] : committed) {
       if (std::find(inputs_.begin(), inputs_.end(), tp) == inputs_.end()) {

@@ -23,6 +23,7 @@
 #include "streams/result.h"
 #include "streams/state/key_value_store.h"
 #include "streams/status.h"
+#include "streams/task_id.h"
 
 namespace streams {
 
@@ -42,13 +43,6 @@ struct RecordMetadata {
   Offset offset{0};
 };
 
-// A task processes one partition of the topology's source topics ("0_<p>").
-struct TaskId {
-  Partition partition{0};
-  std::string ToString() const { return "0_" + std::to_string(partition.value()); }
-  friend auto operator<=>(const TaskId&, const TaskId&) = default;
-  friend bool operator==(const TaskId&, const TaskId&) = default;
-};
 
 enum class PunctuationType {
   // Fires as stream time (the largest record timestamp seen by the task) reaches

@@ -133,6 +133,9 @@ class StreamTask {
   // Next offsets to consume for the input partitions, as processed so far
   // (what the runtime sends with the transaction).
   virtual std::map<TopicPartition, Offset> ConsumedOffsets() const = 0;
+  // The same for one input partition; std::nullopt when `tp` has no position
+  // (not an input of this task, or none known yet).
+  virtual std::optional<Offset> ConsumedOffset(const TopicPartition& tp) const = 0;
 
   // Before processing, after a restart: adopts the consumer group's committed
   // offsets as the task's input positions and as the point Abort() rewinds to.

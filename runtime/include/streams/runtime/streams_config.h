@@ -20,6 +20,7 @@
 //   commit.interval.ms               100 under exactly_once_v2, 30000 otherwise
 //   commit.max.records               optional cap of input records per cycle
 //   num.stream.threads               1
+//   num.standby.replicas             0 (warm copies of each task on other instances)
 //   state.dir                        /tmp/kafka-streams
 //   instance.id                      the host name (part of transactional.id)
 //   dead.letter.topic                "" (= "<source topic>.dlq")
@@ -55,6 +56,7 @@
 #include "streams/result.h"
 #include "streams/state/state_resources.h"
 #include "streams/status.h"
+#include "streams/task_id.h"
 
 namespace streams::runtime {
 
@@ -114,6 +116,8 @@ class StreamsConfig {
   // Absent: no cap.
   std::optional<int64_t> commit_max_records() const { return commit_max_records_; }
   int num_stream_threads() const { return num_stream_threads_; }
+  // Standby copies of each task kept by other instances (0: none).
+  int num_standby_replicas() const { return num_standby_replicas_; }
   const std::string& state_dir() const { return state_dir_; }
   const std::string& instance_id() const { return instance_id_; }
   // Each stream thread's consumer joins as a static member (group.instance.id).
@@ -137,6 +141,8 @@ class StreamsConfig {
 
   // "<state.dir>/<application.id>": the directory locked by an instance.
   std::string ApplicationStateDir() const;
+  // "<state.dir>/<application.id>/<task id>": the directory of a task's state.
+  std::string TaskStateDir(const TaskId& task) const;
 
   // librdkafka properties for a client of `kind`: `kafka.*` overlaid with the
   // kind's own prefix (consumer.* for both consumers, producer.*, admin.*),
@@ -181,6 +187,7 @@ class StreamsConfig {
   std::string state_dir_;
   std::string instance_id_;
   bool static_membership_ = true;
+  int num_standby_replicas_ = 0;
   bool cooperative_rebalancing_ = false;
   std::string dead_letter_topic_;
   OffsetReset auto_offset_reset_ = OffsetReset::kEarliest;
