@@ -26,8 +26,9 @@
 // round and pays for decoding the records and building its parameters.
 //
 // Prints each round, then the medians of the rounds: rows/s of each writer,
-// the sink's ratios (median of the per-round ratios; target >= 0.7 of the
-// like-for-like floor) and this process's CPU time per batch of each writer.
+// the sink's ratios (median of the per-round ratios, with their min-max;
+// target >= 0.7 of the like-for-like floor) and this process's CPU time per
+// batch of each writer.
 // Without --uri a private PostgreSQL is started (scripts/pg-test-server.sh)
 // and stopped.
 #include <prometheus/registry.h>
@@ -344,6 +345,15 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+// "median (min-max)" of `v`, two decimals: a ratio over the rounds.
+std::string Spread(std::vector<double> v) {
+  if (v.empty()) return "-";
+  std::sort(v.begin(), v.end());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f (%.2f-%.2f)", Median(v), v.front(), v.back());
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -423,12 +433,13 @@ int main(int argc, char** argv) {
     std::printf("floor (multi-row upsert only)        %10.0f rows/s\n", Median(rate[kFloor]));
     std::printf("floor, full batches prepared         %10.0f rows/s\n",
                 Median(rate[kFloorPrepared]));
-    std::printf("sink, outbox off (rows+balances+pos) %10.0f rows/s  %.2f of the %s floor\n",
-                Median(rate[kSinkPlain]), Median(ratio_plain), g_prepare ? "prepared" : "plain");
+    std::printf("sink, outbox off (rows+balances+pos) %10.0f rows/s  %s of the %s floor\n",
+                Median(rate[kSinkPlain]), Spread(ratio_plain).c_str(),
+                g_prepare ? "prepared" : "plain");
     std::printf(
-        "sink, outbox on                      %10.0f rows/s  %.2f of floor, %.2f of the prepared"
+        "sink, outbox on                      %10.0f rows/s  %s of floor, %s of the prepared"
         " floor; like-for-like (%s) %.2f (target >= 0.70)\n",
-        Median(rate[kSinkOutbox]), Median(ratio_floor), Median(ratio_prepared),
+        Median(rate[kSinkOutbox]), Spread(ratio_floor).c_str(), Spread(ratio_prepared).c_str(),
         g_prepare ? "prepared" : "plain", like_for_like);
     std::printf(
         "client CPU per batch (ms): floor %.2f, prepared floor %.2f, sink outbox off %.2f,"
