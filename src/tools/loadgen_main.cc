@@ -11,7 +11,11 @@
 // With --await-confirmations, a read_committed consumer of the confirmations
 // topic matches each acknowledged request to its confirmation (by source
 // partition and offset) and the summary adds the end-to-end latency: wall time
-// from handing the request to the producer until its confirmation was readable.
+// from handing the request to the producer until its confirmation was readable
+// (p50, p90, p99, p99.9, max). With --rate, a "schedule" line says whether the
+// offered rate was held: the achieved send rate and how far sends fell behind
+// their due times (p99, max); a generator that falls behind would hide latency
+// (coordinated omission).
 //
 // Output: a progress line per second on stderr; "key=value" summary lines on
 // stdout. Exit status: 0 OK, 1 some delivery failed, 2 bad usage or setup
@@ -299,11 +303,15 @@ int main(int argc, char** argv) {
   };
 
   std::string value;
+  std::vector<double> send_lag_ms;  // With --rate: send time - due time, per request.
+  if (rate > 0) send_lag_ms.reserve(gen.count);
+  Clock::time_point last_send = start;
   while (!generator->Done()) {
     uint64_t i = generator->generated();
+    Clock::time_point due{};
     if (rate > 0) {
-      auto due = start + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>(static_cast<double>(i) / rate));
+      due = start + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(i) / rate));
       while (Clock::now() < due) {
         rd_kafka_poll(rk, 0);
         auto left = due - Clock::now();
@@ -330,6 +338,11 @@ int main(int argc, char** argv) {
         ++delivery.errors[rd_kafka_err2str(err)];
       } else {
         ++sent;
+        last_send = sent_at[i];
+        if (rate > 0) {
+          send_lag_ms.push_back(
+              std::chrono::duration<double, std::milli>(sent_at[i] - due).count());
+        }
       }
       break;
     }
@@ -385,6 +398,14 @@ int main(int argc, char** argv) {
     std::printf("unacknowledged=%llu (flush timed out)\n",
                 static_cast<unsigned long long>(unacked));
   }
+  if (rate > 0) {
+    std::sort(send_lag_ms.begin(), send_lag_ms.end());
+    double send_span = Seconds(last_send - start);
+    std::printf("schedule offered_per_s=%.1f sent_per_s=%.1f lag_p99_ms=%.1f lag_max_ms=%.1f\n",
+                rate,
+                send_span > 0 ? static_cast<double>(sent > 0 ? sent - 1 : 0) / send_span : 0.0,
+                Percentile(send_lag_ms, 0.99), send_lag_ms.empty() ? 0.0 : send_lag_ms.back());
+  }
   std::fflush(stdout);
 
   int exit_code = failed > 0 ? 1 : 0;
@@ -430,11 +451,12 @@ int main(int argc, char** argv) {
     double e2e_seconds = Seconds(last - start);
     std::printf(
         "e2e confirmed=%llu expected=%llu elapsed_s=%.3f throughput_per_s=%.1f p50_ms=%.1f "
-        "p90_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
+        "p90_ms=%.1f p99_ms=%.1f p999_ms=%.1f max_ms=%.1f\n",
         static_cast<unsigned long long>(confirmed), static_cast<unsigned long long>(delivery.acked),
         e2e_seconds, e2e_seconds > 0 ? static_cast<double>(confirmed) / e2e_seconds : 0.0,
         Percentile(latencies_ms, 0.50), Percentile(latencies_ms, 0.90),
-        Percentile(latencies_ms, 0.99), latencies_ms.empty() ? 0.0 : latencies_ms.back());
+        Percentile(latencies_ms, 0.99), Percentile(latencies_ms, 0.999),
+        latencies_ms.empty() ? 0.0 : latencies_ms.back());
     std::fflush(stdout);
     if (confirmed < delivery.acked && exit_code == 0) exit_code = 3;
   }
