@@ -10,6 +10,20 @@ rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.s
 
 }  // namespace
 
+void StagedWrites::Stage(std::string_view key, std::optional<std::string_view> value) {
+  auto it = map_.lower_bound(key);
+  if (it == map_.end() || it->first != key) {
+    it = map_.emplace_hint(it, std::piecewise_construct, std::forward_as_tuple(key),
+                           std::forward_as_tuple());
+  }
+  if (value.has_value()) {
+    // optional is not allocator-aware: the string gets the arena explicitly.
+    it->second.emplace(value->data(), value->size(), map_.get_allocator());
+  } else {
+    it->second.reset();
+  }
+}
+
 // ---------------------------------------------------------------- StoreBase
 
 std::optional<TtlFilter> StoreBase::CurrentTtlFilter() const {
@@ -81,51 +95,47 @@ uint64_t RocksDbStore::ApproximateNumEntries() {
 }
 
 Result<std::optional<std::string>> RocksDbStore::GetStored(std::string_view key) {
+  if (auto it = staged_->map().find(key); it != staged_->map().end()) {
+    if (!it->second.has_value()) return std::optional<std::string>();
+    return std::optional<std::string>(std::in_place, it->second->data(), it->second->size());
+  }
   rocksdb::PinnableSlice value;
-  rocksdb::Status s =
-      batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), cf_, ToSlice(key), &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_, ToSlice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocksDb(s, "get from store " + spec_.name);
-  return std::optional<std::string>(value.ToString());
+  return std::optional<std::string>(std::in_place, value.data(), value.size());
 }
 
 Status RocksDbStore::StagePut(std::string_view key, std::string_view stored, Timestamp write_time) {
-  STREAMS_RETURN_IF_ERROR(
-      FromRocksDb(batch_->Put(cf_, ToSlice(key), ToSlice(stored)), "stage put in " + spec_.name));
-  if (index_cf_ != nullptr) {
-    STREAMS_RETURN_IF_ERROR(
-        FromRocksDb(batch_->Put(index_cf_, EncodeTtlIndexKey(write_time.millis(), key), ""),
-                    "stage TTL index put in " + spec_.name));
+  if (index_staged_ != nullptr) {
+    // A write staged earlier in this cycle at another time is superseded: its
+    // index entry would only be dropped as stale by PurgeExpired, so it is not
+    // written at all.
+    StagedMap& staged = staged_->map();
+    if (auto it = staged.find(key);
+        it != staged.end() && it->second.has_value() && it->second->size() >= kTtlPrefixBytes) {
+      const auto previous = static_cast<int64_t>(ReadBigEndian64(it->second->data()));
+      if (previous != write_time.millis()) {
+        StagedMap& index = index_staged_->map();
+        auto index_it = index.find(EncodeTtlIndexKey(previous, key));
+        if (index_it != index.end() && index_it->second.has_value()) index.erase(index_it);
+      }
+    }
+    index_staged_->Stage(EncodeTtlIndexKey(write_time.millis(), key), std::string_view());
   }
+  staged_->Stage(key, stored);
   return Status::Ok();
 }
 
 Status RocksDbStore::StageDelete(std::string_view key) {
   // The key's TTL index entry, if any, becomes stale and is dropped by PurgeExpired.
-  return FromRocksDb(batch_->Delete(cf_, ToSlice(key)), "stage delete in " + spec_.name);
-}
-
-Overlay RocksDbStore::CollectOverlay(rocksdb::ColumnFamilyHandle* cf, std::string_view from,
-                                     const std::optional<std::string>& upper) const {
-  Overlay overlay;
-  std::unique_ptr<rocksdb::WBWIIterator> it(batch_->NewIterator(cf));
-  for (it->Seek(ToSlice(from)); it->Valid(); it->Next()) {
-    rocksdb::WriteEntry entry = it->Entry();
-    std::string_view key = entry.key.ToStringView();
-    if (upper.has_value() && key >= std::string_view(*upper)) break;
-    if (entry.type == rocksdb::kPutRecord) {
-      overlay.emplace_back(std::string(key), entry.value.ToString());
-    } else {
-      // kDeleteRecord / kSingleDeleteRecord (no merges are ever staged).
-      overlay.emplace_back(std::string(key), std::nullopt);
-    }
-  }
-  return overlay;
+  staged_->Stage(key, std::nullopt);
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<KeyValueIterator>> RocksDbStore::NewStoredIterator(
     std::string_view from, std::optional<std::string> upper, std::optional<TtlFilter> ttl) {
-  Overlay overlay = CollectOverlay(cf_, from, upper);
+  Overlay overlay = CollectStaged(staged_->map(), from, upper);
   return NewMergingIterator(NewRocksDbCursor(db_, cf_, from, std::move(upper)), std::move(overlay),
                             ttl, host_->open_iterators());
 }
@@ -139,7 +149,7 @@ Result<size_t> RocksDbStore::PurgeExpired() {
   // Index entries with write time <= cutoff.
   std::optional<std::string> upper;
   if (*cutoff < INT64_MAX) upper = EncodeTtlIndexKey(*cutoff + 1, "");
-  Overlay overlay = CollectOverlay(index_cf_, "", upper);
+  Overlay overlay = CollectStaged(index_staged_->map(), "", upper);
   std::unique_ptr<KeyValueIterator> it = NewMergingIterator(
       NewRocksDbCursor(db_, index_cf_, "", upper), std::move(overlay), std::nullopt, nullptr);
   size_t purged = 0;
@@ -156,8 +166,7 @@ Result<size_t> RocksDbStore::PurgeExpired() {
         ++purged;
       }
     }
-    STREAMS_RETURN_IF_ERROR(FromRocksDb(batch_->Delete(index_cf_, index_key),
-                                        "stage TTL index delete in " + spec_.name));
+    index_staged_->Stage(index_key, std::nullopt);
   }
   STREAMS_RETURN_IF_ERROR(it->status());
   return purged;
@@ -219,11 +228,7 @@ Status InMemoryStore::StageDelete(std::string_view key) {
 
 Result<std::unique_ptr<KeyValueIterator>> InMemoryStore::NewStoredIterator(
     std::string_view from, std::optional<std::string> upper, std::optional<TtlFilter> ttl) {
-  Overlay overlay;
-  auto end = upper.has_value() ? staged_.lower_bound(*upper) : staged_.end();
-  auto begin = staged_.lower_bound(from);
-  if (upper.has_value() && std::string_view(*upper) <= from) begin = end;
-  for (auto it = begin; it != end; ++it) overlay.emplace_back(it->first, it->second);
+  Overlay overlay = CollectStaged(staged_, from, upper);
   return NewMergingIterator(NewMapCursor(&committed_, from, upper), std::move(overlay), ttl,
                             host_->open_iterators());
 }

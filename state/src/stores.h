@@ -1,15 +1,17 @@
-// The two store kinds behind KeyValueStore: a RocksDB column family staged in the
-// task's WriteBatchWithIndex, and a std::map with a staged overlay map. Both share
-// StoreBase, which adds TTL prefixes/filtering and changelog records.
+// The two store kinds behind KeyValueStore: a RocksDB column family whose writes
+// are staged in the task's write cache (one ordered map per column family, the
+// last write of each key in the cycle), and a std::map with a staged overlay
+// map. Both share StoreBase, which adds TTL prefixes/filtering and changelog
+// records.
 //
 // Thread safety: not thread-safe; driven by the owning task's thread.
 #pragma once
 
 #include <rocksdb/db.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +23,56 @@
 #include "streams/state/task_state.h"
 
 namespace streams::state::internal {
+
+// The staged writes of one column family in the current cycle: the last write
+// of each key (std::nullopt = delete), in key order (for iterators). The
+// task's write cache: Commit writes each key once, in one WriteBatch. Keys and
+// values live in a per-cycle arena, released at once when the cycle ends.
+struct ViewLess {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a < b; }
+};
+using StagedMap = std::pmr::map<std::pmr::string, std::optional<std::pmr::string>, ViewLess>;
+
+class StagedWrites {
+ public:
+  StagedWrites() : map_(&arena_) {}
+  StagedWrites(const StagedWrites&) = delete;
+  StagedWrites& operator=(const StagedWrites&) = delete;
+
+  StagedMap& map() { return map_; }
+  const StagedMap& map() const { return map_; }
+  bool empty() const { return map_.empty(); }
+  // Stages `value` (std::nullopt: a delete) for `key`, replacing an earlier write.
+  void Stage(std::string_view key, std::optional<std::string_view> value);
+  // Drops every staged write and the arena's memory.
+  void Clear() {
+    map_.clear();
+    arena_.release();
+  }
+
+ private:
+  std::pmr::monotonic_buffer_resource arena_;
+  StagedMap map_;
+};
+
+// Copies the entries of `staged` in [from, upper) (no upper: to the end).
+template <typename Map>
+Overlay CollectStaged(const Map& staged, std::string_view from,
+                      const std::optional<std::string>& upper) {
+  Overlay overlay;
+  auto end = upper.has_value() ? staged.lower_bound(*upper) : staged.end();
+  auto begin = staged.lower_bound(from);
+  if (upper.has_value() && std::string_view(*upper) <= from) begin = end;
+  for (auto it = begin; it != end; ++it) {
+    if (it->second.has_value()) {
+      overlay.emplace_back(std::string(it->first), std::string(*it->second));
+    } else {
+      overlay.emplace_back(std::string(it->first), std::nullopt);
+    }
+  }
+  return overlay;
+}
 
 // What a store needs from its TaskState.
 class StoreHost {
@@ -74,10 +126,18 @@ class StoreBase : public KeyValueStore {
 
 class RocksDbStore final : public StoreBase {
  public:
-  // `db`, `cf`, `index_cf` (non-null iff spec.ttl) and `batch` are borrowed from the TaskState.
+  // `db`, `cf`, `index_cf` (non-null iff spec.ttl), `staged` (the writes of
+  // `cf`) and `index_staged` (of `index_cf`; non-null iff index_cf is) are
+  // borrowed from the TaskState, which commits and clears them.
   RocksDbStore(StoreSpec spec, StoreHost* host, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
-               rocksdb::ColumnFamilyHandle* index_cf, rocksdb::WriteBatchWithIndex* batch)
-      : StoreBase(std::move(spec), host), db_(db), cf_(cf), index_cf_(index_cf), batch_(batch) {}
+               rocksdb::ColumnFamilyHandle* index_cf, StagedWrites* staged,
+               StagedWrites* index_staged)
+      : StoreBase(std::move(spec), host),
+        db_(db),
+        cf_(cf),
+        index_cf_(index_cf),
+        staged_(staged),
+        index_staged_(index_staged) {}
 
   uint64_t ApproximateNumEntries() override;
   Result<size_t> PurgeExpired() override;
@@ -97,14 +157,11 @@ class RocksDbStore final : public StoreBase {
       std::optional<TtlFilter> ttl) override;
 
  private:
-  // Copies the staged writes of `cf` in [from, upper).
-  Overlay CollectOverlay(rocksdb::ColumnFamilyHandle* cf, std::string_view from,
-                         const std::optional<std::string>& upper) const;
-
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* cf_;
   rocksdb::ColumnFamilyHandle* index_cf_;
-  rocksdb::WriteBatchWithIndex* batch_;
+  StagedWrites* staged_;
+  StagedWrites* index_staged_;
 };
 
 class InMemoryStore final : public StoreBase {

@@ -3,7 +3,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -65,6 +64,16 @@ bool IsLockError(const rocksdb::Status& s) {
 rocksdb::ColumnFamilyOptions MakeCfOptions(const StateResources& resources) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = resources.options().write_buffer_size_per_store;
+  // A bloom filter over the keys of each memtable: a lookup of an absent key
+  // (every new idempotency key) skips the memtables' skip lists.
+  cf.memtable_prefix_bloom_size_ratio = 0.05;
+  cf.memtable_whole_key_filtering = true;
+  // No compression for the small, hot upper levels (snappy cost CPU on every
+  // flush and read of a block); the larger lower levels stay compressed.
+  cf.compression_per_level.assign(static_cast<size_t>(cf.num_levels), rocksdb::kSnappyCompression);
+  for (size_t level = 0; level < 2 && level < cf.compression_per_level.size(); ++level) {
+    cf.compression_per_level[level] = rocksdb::kNoCompression;
+  }
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = resources.block_cache();
   // Index and filter blocks live in the shared cache too, so it bounds them.
@@ -88,10 +97,7 @@ rocksdb::DBOptions MakeDbOptions(const StateResources& resources) {
 class TaskStateImpl final : public TaskState, public internal::StoreHost {
  public:
   TaskStateImpl(std::string directory, std::vector<StoreSpec> specs, StateResources* resources)
-      : directory_(std::move(directory)),
-        specs_(std::move(specs)),
-        resources_(resources),
-        batch_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true) {}
+      : directory_(std::move(directory)), specs_(std::move(specs)), resources_(resources) {}
 
   ~TaskStateImpl() override {
     Status s = CloseInternal(/*force=*/true);
@@ -154,10 +160,13 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
     for (const StoreSpec& spec : specs_) {
       std::unique_ptr<StoreBase> store;
       if (spec.kind == StoreKind::kPersistent) {
+        rocksdb::ColumnFamilyHandle* cf = cf_by_name_.at(spec.name);
         rocksdb::ColumnFamilyHandle* index_cf =
             spec.ttl.has_value() ? cf_by_name_.at(TtlIndexCfName(spec.name)) : nullptr;
-        store = std::make_unique<RocksDbStore>(spec, this, db_.get(), cf_by_name_.at(spec.name),
-                                               index_cf, &batch_);
+        internal::StagedWrites* staged = AddStaged(cf);
+        internal::StagedWrites* index_staged = index_cf != nullptr ? AddStaged(index_cf) : nullptr;
+        store = std::make_unique<RocksDbStore>(spec, this, db_.get(), cf, index_cf, staged,
+                                               index_staged);
       } else {
         auto in_memory = std::make_unique<InMemoryStore>(spec, this);
         in_memory_.push_back(in_memory.get());
@@ -205,7 +214,9 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
   }
 
   bool HasStagedWrites() const override {
-    if (batch_.GetWriteBatch()->Count() > 0) return true;
+    for (const auto& [cf, staged] : staged_) {
+      if (!staged->empty()) return true;
+    }
     return std::any_of(in_memory_.begin(), in_memory_.end(),
                        [](const InMemoryStore* s) { return s->HasStaged(); });
   }
@@ -216,7 +227,17 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
     Checkpoint committed = checkpoint;
     for (const InMemoryStore* store : in_memory_) committed.changelog_offsets.erase(store->name());
 
-    rocksdb::WriteBatch batch(*batch_.GetWriteBatch());
+    // The write cache: the last write of each key of the cycle, once.
+    rocksdb::WriteBatch batch(staged_bytes_hint_);
+    for (const auto& [cf, staged] : staged_) {
+      for (const auto& [key, value] : staged->map()) {
+        const rocksdb::Slice k(key.data(), key.size());
+        rocksdb::Status s = value.has_value()
+                                ? batch.Put(cf, k, rocksdb::Slice(value->data(), value->size()))
+                                : batch.Delete(cf, k);
+        STREAMS_RETURN_IF_ERROR(FromRocksDb(s, "stage commit"));
+      }
+    }
     STREAMS_RETURN_IF_ERROR(FromRocksDb(
         batch.Put(checkpoint_cf_, kCheckpointKey, internal::EncodeCheckpoint(committed)),
         "stage checkpoint"));
@@ -224,7 +245,9 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
 
     // The RocksDB write succeeded: in-memory stores apply at the same point.
     for (InMemoryStore* store : in_memory_) store->ApplyStaged();
-    batch_.Clear();
+    // The next cycle's batch is probably about as large.
+    staged_bytes_hint_ = batch.GetDataSize();
+    ClearStaged();
     checkpoint_ = std::move(committed);
     if (checkpoint_.stream_time.has_value()) AdvanceStreamTime(*checkpoint_.stream_time);
     committed_stream_time_ = stream_time_;
@@ -232,7 +255,7 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
   }
 
   void Abort() override {
-    batch_.Clear();
+    ClearStaged();
     for (InMemoryStore* store : in_memory_) store->ClearStaged();
     ClearPending();
     stream_time_ = committed_stream_time_;
@@ -339,6 +362,15 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
                                       " store iterator(s) still open");
   }
 
+  internal::StagedWrites* AddStaged(rocksdb::ColumnFamilyHandle* cf) {
+    staged_.emplace_back(cf, std::make_unique<internal::StagedWrites>());
+    return staged_.back().second.get();
+  }
+
+  void ClearStaged() {
+    for (auto& [cf, staged] : staged_) staged->Clear();
+  }
+
   Status Write(rocksdb::WriteBatch* batch, std::string_view what) {
     rocksdb::WriteOptions options;
     options.sync = resources_->options().sync_commits;
@@ -393,8 +425,11 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; released in CloseInternal
   std::map<std::string, rocksdb::ColumnFamilyHandle*> cf_by_name_;
   rocksdb::ColumnFamilyHandle* checkpoint_cf_ = nullptr;
-  // Staged writes of all persistent stores. Mutable: GetWriteBatch() is not const.
-  mutable rocksdb::WriteBatchWithIndex batch_;
+  // The write cache: staged writes of every column family of the persistent
+  // stores (store and TTL index), the last one per key.
+  std::vector<std::pair<rocksdb::ColumnFamilyHandle*, std::unique_ptr<internal::StagedWrites>>>
+      staged_;
+  size_t staged_bytes_hint_ = 0;
 
   std::vector<std::unique_ptr<StoreBase>> stores_;
   std::map<std::string, StoreBase*, std::less<>> by_name_;
