@@ -224,7 +224,18 @@ bool StreamThread::CommitDue() const {
   if (shared_->clock->Now().millis() - cycle_start_.millis() >= config_.commit_interval().count()) {
     return true;
   }
+  if (AdaptiveCommitDue()) return true;
   return task_manager_.CommitRequested();
+}
+
+bool StreamThread::AdaptiveCommitDue() const {
+  // commit.adaptive: with the input caught up (the last poll found nothing
+  // more), the cycle commits once its first record has waited as long as the
+  // previous commit took. Light load: every record is committed within a few
+  // commit durations; heavy load (the consumer never runs dry): cycles grow
+  // up to commit.interval.ms, and each transaction carries more records.
+  return config_.adaptive_commit() && caught_up_ && cycle_records_ > 0 &&
+         SteadyClock::now() - cycle_first_record_ >= last_commit_duration_;
 }
 
 void StreamThread::RunOnce() {
@@ -238,13 +249,21 @@ void StreamThread::RunOnce() {
     int64_t left = config_.commit_interval().count() -
                    (shared_->clock->Now().millis() - cycle_start_.millis());
     timeout = std::clamp(milliseconds(left), milliseconds(0), timeout);
+    if (config_.adaptive_commit() && cycle_records_ > 0) {
+      const auto linger = last_commit_duration_ - (SteadyClock::now() - cycle_first_record_);
+      timeout = std::clamp(std::chrono::ceil<milliseconds>(linger), milliseconds(0), timeout);
+    }
   }
   const int aborts_before = consecutive_aborts_;
   int64_t polled = 0;
+  caught_up_ = false;
   while (polled < config_.max_poll_records() && !stop_requested_.load()) {
     rd_kafka_message_t* message =
         rd_kafka_consumer_poll(consumer_.get(), polled == 0 ? TimeoutMs(timeout) : 0);
-    if (message == nullptr) break;
+    if (message == nullptr) {
+      caught_up_ = true;
+      break;
+    }
     ++polled;
     ProcessMessage(message);
     rd_kafka_message_destroy(message);
@@ -354,6 +373,7 @@ void StreamThread::ProcessMessage(rd_kafka_message_t* message) {
       AbortCycle(outcome.status, /*backoff=*/false);
       return;
     case Kind::kProcessed:
+      if (cycle_records_ == 0) cycle_first_record_ = SteadyClock::now();
       ++cycle_records_;
       if (outcome.timestamp.millis() >= 0) cycle_timestamps_.push_back(outcome.timestamp.millis());
       return;
@@ -382,6 +402,8 @@ Status StreamThread::CommitCycle() {
     return status;
   }
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+  last_commit_duration_ =
+      std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started);
 
   // The Kafka side is committed: now the local state of every task.
   const std::vector<Partition> broken = task_manager_.CommitLocal(collector_.acked_next_offsets());

@@ -85,6 +85,9 @@ class StreamThread {
   // A consumer error (a message with err set).
   void HandleConsumerError(const rd_kafka_message_t* message);
   bool CommitDue() const;
+  // commit.adaptive: the input is caught up and the cycle's first record has
+  // waited as long as the previous commit took.
+  bool AdaptiveCommitDue() const;
   bool HasCycleWork() const;
   // Commits the current cycle. On failure the cycle has been aborted (or the
   // fatal path taken) already; the returned status says why.
@@ -163,6 +166,12 @@ class StreamThread {
   // Cycle bookkeeping.
   Timestamp cycle_start_;
   uint64_t cycle_records_ = 0;
+  // When the cycle's first record was processed (commit.adaptive).
+  SteadyTime cycle_first_record_{};
+  // How long the last commit took (commit.adaptive's linger).
+  std::chrono::microseconds last_commit_duration_{0};
+  // The last round's poll found nothing more to process.
+  bool caught_up_ = false;
   std::vector<int64_t> cycle_timestamps_;
   int consecutive_aborts_ = 0;
   uint64_t reported_delivery_errors_ = 0;

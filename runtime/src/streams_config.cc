@@ -268,6 +268,10 @@ StreamsConfig::Builder::Builder() {
              "Commit cycle length (default 100 under exactly_once_v2, 30000 otherwise)"));
   add(IntDef("commit.max.records", std::nullopt, 1, INT64_MAX,
              "Commit after this many input records in a cycle (optional)"));
+  add(MakeDef("commit.adaptive", ConfigType::kBool, std::string("true"),
+              "Also commit as soon as the input is caught up and the cycle's first record has "
+              "waited as long as the previous commit took (commit.interval.ms stays the upper "
+              "bound)"));
   add(IntDef("num.stream.threads", 1, 1, 64, "Stream threads (consumer+producer pairs)"));
   add(IntDef("num.standby.replicas", 0, 0, 8,
              "Warm copies of each task's stores kept by other instances (standby tasks)"));
@@ -635,6 +639,7 @@ Result<StreamsConfig> StreamsConfig::Builder::Build() const {
     config.origins_["commit.interval.ms"] = "default";
   }
   config.commit_max_records_ = num("commit.max.records");
+  config.adaptive_commit_ = ParseBool(str("commit.adaptive")).value_or(true);
   config.num_stream_threads_ = static_cast<int>(num("num.stream.threads").value_or(1));
   config.num_standby_replicas_ = static_cast<int>(num("num.standby.replicas").value_or(0));
   if (config.num_standby_replicas_ > 0 && config.num_stream_threads_ > 1) {

@@ -557,10 +557,10 @@ Status TaskManager::Seek(const std::map<TopicPartition, Offset>& offsets) {
     if (error) status = KafkaStatus(error.get(), "seek " + PartitionListString(list.get()));
     for (int i = 0; status.ok() && i < list->cnt; ++i) {
       if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        status = KafkaStatus(list->elems[i].err,
-                             "seek " + std::string(list->elems[i].topic) + "-" +
-                                 std::to_string(list->elems[i].partition) + " to " +
-                                 std::to_string(list->elems[i].offset));
+        status =
+            KafkaStatus(list->elems[i].err, "seek " + std::string(list->elems[i].topic) + "-" +
+                                                std::to_string(list->elems[i].partition) + " to " +
+                                                std::to_string(list->elems[i].offset));
       }
     }
     if (status.ok() || stop_->load()) return status;

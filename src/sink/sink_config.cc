@@ -21,6 +21,7 @@ namespace {
 constexpr std::string_view kStreamsOnlyKeys[] = {"processing.guarantee",
                                                  "commit.interval.ms",
                                                  "commit.max.records",
+                                                 "commit.adaptive",
                                                  "num.stream.threads",
                                                  "num.standby.replicas",
                                                  "state.dir",

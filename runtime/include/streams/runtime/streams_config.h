@@ -19,6 +19,8 @@
 //   processing.guarantee             exactly_once_v2 (default) | at_least_once
 //   commit.interval.ms               100 under exactly_once_v2, 30000 otherwise
 //   commit.max.records               optional cap of input records per cycle
+//   commit.adaptive                  true (commit once caught up and the cycle is as
+//                                    old as the last commit took)
 //   num.stream.threads               1
 //   num.standby.replicas             0 (warm copies of each task on other instances)
 //   state.dir                        /tmp/kafka-streams
@@ -115,6 +117,9 @@ class StreamsConfig {
   std::chrono::milliseconds commit_interval() const { return commit_interval_; }
   // Absent: no cap.
   std::optional<int64_t> commit_max_records() const { return commit_max_records_; }
+  // commit.adaptive: commit as soon as the input is caught up and the cycle is
+  // as old as the previous commit took (commit_interval() stays the bound).
+  bool adaptive_commit() const { return adaptive_commit_; }
   int num_stream_threads() const { return num_stream_threads_; }
   // Standby copies of each task kept by other instances (0: none).
   int num_standby_replicas() const { return num_standby_replicas_; }
@@ -188,6 +193,7 @@ class StreamsConfig {
   std::string instance_id_;
   bool static_membership_ = true;
   int num_standby_replicas_ = 0;
+  bool adaptive_commit_ = true;
   bool cooperative_rebalancing_ = false;
   std::string dead_letter_topic_;
   OffsetReset auto_offset_reset_ = OffsetReset::kEarliest;
