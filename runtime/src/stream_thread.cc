@@ -831,8 +831,11 @@ void StreamThread::OnIncrementalRevoke(rd_kafka_topic_partition_list_t* partitio
 // Standby tasks
 
 void StreamThread::MaybeRefreshStandbys() {
+  // Not while an active task restores: opening standby stores (RocksDB, a
+  // watermark lookup per changelog) would delay the active tasks; the
+  // placement waits until they run.
   if (config_.num_standby_replicas() <= 0 || SteadyClock::now() < standby_refresh_at_ ||
-      changelog_reader_.offsets_client() == nullptr) {
+      changelog_reader_.offsets_client() == nullptr || changelog_reader_.restoring()) {
     return;
   }
   const std::set<std::string> topics(shared_->topology->source_topics().begin(),
