@@ -287,6 +287,23 @@ class KafkaStreamsDevBrokerTest : public ::testing::TestWithParam<BrokerKind> {
     return testing::MakeStreams(*topology_, std::move(config), std::move(registry));
   }
 
+  // Waits (30 s) until `a` and `b` are ready and share every task, each with
+  // at least one; the failure message names the split.
+  ::testing::AssertionResult WaitForTasksSplitBetween(const KafkaStreams& a,
+                                                      const KafkaStreams& b) {
+    if (WaitFor(
+            [&] {
+              return a.IsReady() && b.IsReady() && !a.assigned_tasks().empty() &&
+                     !b.assigned_tasks().empty() &&
+                     a.assigned_tasks().size() + b.assigned_tasks().size() == kPartitions;
+            },
+            seconds(30))) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "tasks not split: " << a.assigned_tasks().size()
+                                         << " + " << b.assigned_tasks().size();
+  }
+
   void Produce(int n, int keys) { client_->Produce(in_, kPartitions, input_.Next(n, keys)); }
 
   std::vector<ConsumedRecord> ReadCommitted(const std::string& topic) {
@@ -633,14 +650,7 @@ TEST_P(KafkaStreamsDevBrokerTest, TakeoverWithoutLocalStateRestoresFromTheChange
   auto b = MakeStreams(config_b);
   ASSERT_TRUE(a->Start().ok());
   ASSERT_TRUE(b->Start().ok());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return a->IsReady() && b->IsReady() && !a->assigned_tasks().empty() &&
-               !b->assigned_tasks().empty() &&
-               a->assigned_tasks().size() + b->assigned_tasks().size() == kPartitions;
-      },
-      seconds(30)))
-      << a->assigned_tasks().size() << " + " << b->assigned_tasks().size();
+  ASSERT_TRUE(WaitForTasksSplitBetween(*a, *b));
   Produce(1500, 40);
   ASSERT_TRUE(WaitFor([&] { return Processed({a.get(), b.get()}) >= 1500; }, seconds(30)));
 
@@ -705,14 +715,7 @@ TEST_P(KafkaStreamsDevBrokerTest, StandbyReplicaMakesATakeoverRestoreOnlyTheTail
   auto b = MakeStreams(config_b, registry_b);
   ASSERT_TRUE(a->Start().ok());
   ASSERT_TRUE(b->Start().ok());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return a->IsReady() && b->IsReady() && !a->assigned_tasks().empty() &&
-               !b->assigned_tasks().empty() &&
-               a->assigned_tasks().size() + b->assigned_tasks().size() == kPartitions;
-      },
-      seconds(30)))
-      << a->assigned_tasks().size() << " + " << b->assigned_tasks().size();
+  ASSERT_TRUE(WaitForTasksSplitBetween(*a, *b));
   Produce(1500, 40);
   ASSERT_TRUE(WaitFor([&] { return GroupOffsets() == InputEnds(); }, seconds(30)));
   const std::vector<TaskId> a_tasks = a->assigned_tasks();
@@ -724,8 +727,8 @@ TEST_P(KafkaStreamsDevBrokerTest, StandbyReplicaMakesATakeoverRestoreOnlyTheTail
   uint64_t a_changelog_records = 0;
   for (const auto& r : ReadCommitted(Changelog())) a_changelog_records += on_a(r.partition);
   ASSERT_GT(a_changelog_records, 0u);
-  ASSERT_TRUE(WaitFor(
-      [&] { return b->stats().standby_records_applied == a_changelog_records; }, seconds(30)))
+  ASSERT_TRUE(WaitFor([&] { return b->stats().standby_records_applied == a_changelog_records; },
+                      seconds(30)))
       << b->stats().standby_records_applied << " of " << a_changelog_records;
   EXPECT_EQ(MetricValue(*registry_b, "streams_standby_records_applied_total"),
             static_cast<double>(a_changelog_records));
@@ -773,14 +776,7 @@ TEST_P(KafkaStreamsDevBrokerTest, HungInstanceIsReplacedAndItsTransactionAborted
   auto b = MakeStreams(config_b);
   ASSERT_TRUE(a->Start().ok());
   ASSERT_TRUE(b->Start().ok());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return a->IsReady() && b->IsReady() && !a->assigned_tasks().empty() &&
-               !b->assigned_tasks().empty() &&
-               a->assigned_tasks().size() + b->assigned_tasks().size() == kPartitions;
-      },
-      seconds(30)))
-      << a->assigned_tasks().size() << " + " << b->assigned_tasks().size();
+  ASSERT_TRUE(WaitForTasksSplitBetween(*a, *b));
   Produce(1000, 40);
   ASSERT_TRUE(WaitFor([&] { return Processed({a.get(), b.get()}) >= 1000; }, seconds(30)));
 

@@ -43,7 +43,6 @@ struct RecordMetadata {
   Offset offset{0};
 };
 
-
 enum class PunctuationType {
   // Fires as stream time (the largest record timestamp seen by the task) reaches
   // or passes each multiple of the interval (aligned to the epoch), right after
