@@ -170,6 +170,10 @@ class TaskManager {
   };
 
   Result<std::unique_ptr<StreamTask>> OpenTask(Partition partition);
+  // OpenTask for each of `partitions` (distinct), several at once on helper
+  // threads that end before it returns; one result per partition.
+  std::map<Partition, Result<std::unique_ptr<StreamTask>>> OpenTasks(
+      const std::vector<Partition>& partitions);
   // Registers `entry`'s restore; on a checkpoint outside the changelog, wipes
   // the task's state, reopens it and registers again. True when something
   // must be restored.

@@ -91,6 +91,15 @@ rocksdb::DBOptions MakeDbOptions(const StateResources& resources) {
   db.write_buffer_manager = resources.write_buffer_manager();
   db.keep_log_file_num = 2;
   db.max_background_jobs = 2;
+  // Reopening after a crash replays the write-ahead log. Every commit writes
+  // the small checkpoint column family, which never fills its memtable, so
+  // without a bound its unflushed entries would keep every WAL file since
+  // the last flush (up to 4 x the memtables' sizes): past this total the
+  // column families holding the oldest WAL file are flushed.
+  db.max_total_wal_size = 4 * resources.options().write_buffer_size_per_store;
+  // The replayed memtables stay in memory (backed by the kept WAL) instead of
+  // being written out as level-0 files before the task can start.
+  db.avoid_flush_during_recovery = true;
   return db;
 }
 

@@ -101,8 +101,10 @@ class TopologyBuilder {
   TopologyBuilder& AddSource(std::string name, std::vector<std::string> topics,
                              SerdePtr<K> key_serde, SerdePtr<V> value_serde);
 
-  // Adds a processor made by `supplier` (called once per task) whose parents are
-  // the named nodes. Parents may be added later; Build() resolves them.
+  // Adds a processor made by `supplier` (called once per task, from whichever
+  // thread opens the task, so possibly concurrently: it must be thread-safe)
+  // whose parents are the named nodes. Parents may be added later; Build()
+  // resolves them.
   template <typename P>
   TopologyBuilder& AddProcessor(std::string name, std::function<std::unique_ptr<P>()> supplier,
                                 std::vector<std::string> parents);
