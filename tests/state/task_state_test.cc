@@ -156,6 +156,42 @@ TEST_F(TaskStateTest, ReopenAfterCrashEqualsLastCommit) {
   EXPECT_EQ(Get(state.get(), "dedup", "tx"), std::nullopt);
 }
 
+// Every commit writes the checkpoint column family, whose memtable never
+// fills: without the WAL bound its entries kept every write-ahead log file
+// alive, and a reopen after a crash replayed all of them.
+TEST_F(TaskStateTest, WriteAheadLogStaysBoundedAcrossManyCommits) {
+  const std::string dir = dir_.Sub("wal");
+  auto state = OpenOrDie(ThreeStores(), dir);
+  ASSERT_NE(state, nullptr);
+  const std::string value(1000, 'v');
+  constexpr int kCommits = 200;
+  constexpr int kKeysPerCommit = 100;  // 20 MB in all
+  for (int c = 0; c < kCommits; ++c) {
+    for (int k = 0; k < kKeysPerCommit; ++k) {
+      ASSERT_OK(state->GetStore("balances")
+                    ->Put("acct-" + std::to_string(c * kKeysPerCommit + k), value));
+    }
+    ASSERT_OK(state->Commit(MakeCheckpoint(c, c, 1000 + c)));
+  }
+  uint64_t wal_bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".log") wal_bytes += entry.file_size();
+  }
+  // The bound is 4 x write_buffer_size_per_store (1 MiB here), checked when a
+  // log file is switched: at most about twice that remains.
+  EXPECT_LE(wal_bytes, uint64_t{8} << 20) << "write-ahead log files in " << dir;
+  state.reset();
+
+  state = OpenOrDie(ThreeStores(), dir);
+  ASSERT_NE(state, nullptr);
+  Checkpoint expected = MakeCheckpoint(kCommits - 1, kCommits - 1, 1000 + kCommits - 1);
+  expected.changelog_offsets.erase("cache");
+  EXPECT_EQ(state->checkpoint(), expected);
+  EXPECT_EQ(Get(state.get(), "balances", "acct-0"), value);
+  EXPECT_EQ(Get(state.get(), "balances", "acct-" + std::to_string(kCommits * kKeysPerCommit - 1)),
+            value);
+}
+
 TEST_F(TaskStateTest, OpeningALockedDirectoryFailsWithClearMessage) {
   auto first = OpenOrDie(ThreeStores());
   ASSERT_NE(first, nullptr);
