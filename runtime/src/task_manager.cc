@@ -99,12 +99,9 @@ std::map<Partition, Result<std::unique_ptr<StreamTask>>> TaskManager::OpenTasks(
   // Opening a task's RocksDB replays its write-ahead log after a crash (a few
   // hundred ms per task): the tasks of one assignment open side by side, on
   // up to as many threads as the machine has cores.
+  // This thread is one of the workers; with one core no thread is started.
   const size_t workers = std::min<size_t>(
       partitions.size(), std::max<unsigned>(1, std::thread::hardware_concurrency()));
-  if (workers <= 1) {
-    for (Partition p : partitions) out.at(p) = OpenTask(p);
-    return out;
-  }
   std::atomic<size_t> next{0};
   const auto work = [&] {
     for (size_t i = next++; i < partitions.size(); i = next++) {
@@ -113,7 +110,6 @@ std::map<Partition, Result<std::unique_ptr<StreamTask>>> TaskManager::OpenTasks(
     }
   };
   std::vector<std::thread> threads;
-  threads.reserve(workers - 1);
   for (size_t i = 1; i < workers; ++i) threads.emplace_back(work);
   work();
   for (std::thread& t : threads) t.join();
