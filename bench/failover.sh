@@ -51,11 +51,7 @@ done
 
 case "$broker_kind" in
   devbroker)
-    "$bin/devbroker/devbroker" --listen 127.0.0.1:0 --default-partitions 4 \
-      >"$work/broker.out" 2>"$work/broker.log" &
-    pids[broker]=$!
-    bootstrap=$(wait_for_line "$work/broker.out" 'devbroker listening on [^ ]+' 30 "${pids[broker]}" |
-      sed 's/devbroker listening on //') || die "devbroker did not start"
+    start_devbroker "$bin/devbroker/devbroker" "$work" 4
     ;;
   kafka)
     kafka_started=1

@@ -13,10 +13,11 @@ keys=${BENCH_KEYS:-1000000}
 work=$(mktemp -d /tmp/paymentd-restart.XXXXXX)
 # shellcheck source=../scripts/lib/processes.sh
 source "$root/scripts/lib/processes.sh"
-"$bin/devbroker/devbroker" --listen 127.0.0.1:0 --default-partitions 4 >"$work/broker.out" 2>"$work/broker.log" &
-broker=$!
-trap 'kill -9 $broker ${daemon:-} 2>/dev/null || true; rm -rf "$work"' EXIT
-bootstrap=$(wait_for_line "$work/broker.out" 'devbroker listening on [^ ]+' 30 $broker | sed 's/devbroker listening on //')
+declare -A pids
+log() { printf '[restart %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+trap 'kill -9 ${pids[broker]:-} ${daemon:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+start_devbroker "$bin/devbroker/devbroker" "$work" 4
 "$bin/tools/payments-topics" --bootstrap-servers "$bootstrap" --partitions 4 \
   --topic payments.requests --topic payments.confirmations --topic payments.requests.dlq >/dev/null
 start() {

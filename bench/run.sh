@@ -201,11 +201,7 @@ load() {  # load TOPIC COUNT ARGS...: payments-loadgen, as fast as possible
 start_broker() {
   case "$1" in
     devbroker)
-      "$bin/devbroker/devbroker" --listen 127.0.0.1:0 --default-partitions "$partitions" \
-        >"$work/broker.out" 2>"$work/broker.log" &
-      pids[broker]=$!
-      bootstrap=$(wait_for_line "$work/broker.out" 'devbroker listening on [^ ]+' 30 "${pids[broker]}" |
-        sed 's/devbroker listening on //') || die "devbroker did not start"
+      start_devbroker "$bin/devbroker/devbroker" "$work" "$partitions"
       ;;
     kafka)
       kafka_started=1

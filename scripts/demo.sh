@@ -118,11 +118,7 @@ topics=(payments.requests payments.confirmations payments.requests.dlq payments.
 broker_started_at=$(now_ms)
 case "$broker_kind" in
   devbroker)
-    "$bin/devbroker/devbroker" --listen 127.0.0.1:0 --default-partitions "$partitions" \
-      >"$work/broker.out" 2>"$work/broker.log" &
-    pids[broker]=$!
-    bootstrap=$(wait_for_line "$work/broker.out" 'devbroker listening on [^ ]+' 30 "${pids[broker]}" |
-      sed 's/devbroker listening on //') || die "devbroker did not start (log: $work/broker.log)"
+    start_devbroker "$bin/devbroker/devbroker" "$work" "$partitions"
     ;;
   kafka)
     [[ -x "$root/scripts/kafka-test-server.sh" ]] || die "scripts/kafka-test-server.sh is missing"

@@ -1,5 +1,5 @@
-# Shell helpers shared by scripts/demo.sh and tests/ops/live_metrics_test.sh
-# (sourced). The caller defines log and die, and the associative array pids
+# Shell helpers shared by scripts/demo.sh, tests/ops/live_metrics_test.sh and
+# the bench/ scripts (sourced). The caller defines log and die, and the associative array pids
 # (name -> pid of what it started).
 
 # SIGTERM to pids[$1], wait up to 20 s, then SIGKILL.
@@ -14,6 +14,17 @@ stop_pid() {
   log "$name did not stop in 20 s, killing it"
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# start_devbroker BINARY DIR PARTITIONS: starts devbroker BINARY on a free
+# loopback port with topics of PARTITIONS partitions by default, its output in
+# DIR/broker.out and DIR/broker.log; sets pids[broker] and bootstrap (its
+# address). Dies when it does not listen within 30 s.
+start_devbroker() {
+  "$1" --listen 127.0.0.1:0 --default-partitions "$3" >"$2/broker.out" 2>"$2/broker.log" &
+  pids[broker]=$!
+  bootstrap=$(wait_for_line "$2/broker.out" 'devbroker listening on [^ ]+' 30 "${pids[broker]}" |
+    sed 's/devbroker listening on //') || die "devbroker did not start (log: $2/broker.log)"
 }
 
 # GET http://127.0.0.1:$1$2; prints the body; fails unless HTTP 2xx.
