@@ -32,6 +32,14 @@ Status ChangelogReader::Create() {
   // commit marker of the task's last transaction. The restore consumer is
   // assigned only while restoring, so short long polls cost nothing otherwise.
   props.emplace("fetch.wait.max.ms", "10");
+  // Fetch ahead while the thread applies what it has: with librdkafka's
+  // defaults (refill below 100,000 queued messages per partition) the thread
+  // waited on fetches for about two thirds of a restore. Measured, one task,
+  // 775,000 records on devbroker: 6.1 s with the defaults, 2.1 s with these
+  // (1.8 s with a 64 MB queue); the bound applies to the consumer's one queue,
+  // whatever the number of partitions, and costs up to about 130 MB of RSS.
+  props.emplace("queued.min.messages", "1000000");
+  props.emplace("queued.max.messages.kbytes", "32768");
   // These two clients make only short requests (watermark lookups, fetches
   // that wait 10 ms), so a request to a broker that is down times out after
   // the lookup timeout instead of socket.timeout.ms (60 s).

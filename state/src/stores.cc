@@ -1,5 +1,9 @@
 #include "stores.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "encoding.h"
 #include "rocksdb_status.h"
 
@@ -174,7 +178,21 @@ Result<size_t> RocksDbStore::PurgeExpired() {
 
 Status RocksDbStore::AppendRestore(const std::vector<ChangelogRecord>& records,
                                    rocksdb::WriteBatch* out) {
-  for (const ChangelogRecord& record : records) {
+  // Only the last record of each key counts (a later one replaces it), and a
+  // memtable takes keys in order much faster than at random: each insert
+  // starts its skip-list search where the previous one ended. So each key is
+  // written once, the store's keys in key order, then the expiry index's.
+  std::vector<const ChangelogRecord*> last;
+  last.reserve(records.size());
+  for (const ChangelogRecord& record : records) last.push_back(&record);
+  std::stable_sort(last.begin(), last.end(), [](const ChangelogRecord* a, const ChangelogRecord* b) {
+    return a->key < b->key;
+  });
+  std::vector<std::string> index_keys;
+  if (index_cf_ != nullptr) index_keys.reserve(last.size());
+  for (size_t i = 0; i < last.size(); ++i) {
+    if (i + 1 < last.size() && last[i + 1]->key == last[i]->key) continue;  // Superseded.
+    const ChangelogRecord& record = *last[i];
     if (!record.value.has_value()) {
       STREAMS_RETURN_IF_ERROR(
           FromRocksDb(out->Delete(cf_, record.key), "restore delete in " + spec_.name));
@@ -187,10 +205,13 @@ Status RocksDbStore::AppendRestore(const std::vector<ChangelogRecord>& records,
       if (!written.ok()) {
         return written.status().WithContext("restore of store " + spec_.name);
       }
-      STREAMS_RETURN_IF_ERROR(
-          FromRocksDb(out->Put(index_cf_, EncodeTtlIndexKey(written->millis(), record.key), ""),
-                      "restore TTL index put in " + spec_.name));
+      index_keys.push_back(EncodeTtlIndexKey(written->millis(), record.key));
     }
+  }
+  std::sort(index_keys.begin(), index_keys.end());
+  for (const std::string& index_key : index_keys) {
+    STREAMS_RETURN_IF_ERROR(
+        FromRocksDb(out->Put(index_cf_, index_key, ""), "restore TTL index put in " + spec_.name));
   }
   return Status::Ok();
 }

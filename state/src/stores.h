@@ -142,7 +142,8 @@ class RocksDbStore final : public StoreBase {
   uint64_t ApproximateNumEntries() override;
   Result<size_t> PurgeExpired() override;
 
-  // Adds the restore writes of `records` (stored bytes) to `out`.
+  // Adds the restore writes of `records` (stored bytes, in changelog order) to
+  // `out`: the last record of each key only, in key order.
   // Corruption for TTL values without their timestamp prefix.
   Status AppendRestore(const std::vector<ChangelogRecord>& records, rocksdb::WriteBatch* out);
 

@@ -205,6 +205,37 @@ TEST_P(TtlTest, RestoreOfTtlValuesKeepsTheirExpiry) {
   EXPECT_EQ(tombstones[0].value, std::nullopt);
 }
 
+TEST_P(TtlTest, RestoreBatchKeepsTheLastRecordOfEachKeyAndItsExpiry) {
+  // One batch, keys out of order, several records per key (the restore
+  // writes each key once, sorted): the last record of a key wins, and its
+  // write time, not an earlier one's, decides expiry and purge.
+  std::vector<ChangelogRecord> records = {
+      {"ttl", "z", Stored(100, "z1"), Timestamp(100)},
+      {"ttl", "a", Stored(100, "a1"), Timestamp(100)},
+      {"ttl", "z", std::nullopt, Timestamp(200)},
+      {"ttl", "m", Stored(200, "m1"), Timestamp(200)},
+      {"ttl", "a", Stored(700, "a2"), Timestamp(700)},
+      {"ttl", "m", std::nullopt, Timestamp(700)},
+      {"ttl", "z", Stored(800, "z2"), Timestamp(800)},
+  };
+  ASSERT_OK(state_->ApplyRestoreBatch("ttl", records, Offset(7)));
+  EXPECT_THAT(All(store_), ElementsAre(Pair("a", "a2"), Pair("z", "z2")));
+  state_->AdvanceStreamTime(Timestamp(1100));  // a1, z1 and m1 would be expired.
+  EXPECT_THAT(All(store_), ElementsAre(Pair("a", "a2"), Pair("z", "z2")));
+  auto purged = state_->PurgeExpired();
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 0u);
+  EXPECT_THAT(state_->TakeChangelog(), IsEmpty());
+  state_->AdvanceStreamTime(Timestamp(1700));  // a2 (700 + 1000) expired, z2 not.
+  purged = state_->PurgeExpired();
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 1u);
+  std::vector<ChangelogRecord> tombstones = state_->TakeChangelog();
+  ASSERT_EQ(tombstones.size(), 1u);
+  EXPECT_EQ(tombstones[0].key, "a");
+  EXPECT_THAT(All(store_), ElementsAre(Pair("z", "z2")));
+}
+
 TEST_P(TtlTest, RestoreRejectsValuesWithoutTimestampAndAppliesNothing) {
   std::vector<ChangelogRecord> records = {{"ttl", "good", Stored(0, "v"), Timestamp(0)},
                                           {"ttl", "bad", std::string("short"), Timestamp(0)}};
