@@ -76,8 +76,11 @@ mix=(--customers "$customers" --duplicates 0.05 --invalid 0.01 --refunds 0.02)
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 results=${BENCH_RESULTS:-$root/bench/results}
-work=$(mktemp -d "${TMPDIR:-/tmp}/paymentd-bench.XXXXXX")
-raw=$work/raw.jsonl
+base=$(mktemp -d "${TMPDIR:-/tmp}/paymentd-bench.XXXXXX")
+# Each broker gets its own work directory (set in the loop below): the names of
+# processes, logs and state directories repeat from one broker to the next.
+work=$base
+raw=$base/raw.jsonl
 : >"$raw"
 bin=$build/src
 eos=$build/bench/eos_copy
@@ -100,7 +103,7 @@ cleanup() {
   for name in "${!pids[@]}"; do [[ "$name" == broker ]] || stop_pid "$name"; done
   stop_pid broker
   ((kafka_started)) && "$root/scripts/kafka-test-server.sh" stop "$work/kafka" >/dev/null 2>&1 || true
-  if ((keep || status != 0)); then log "work directory kept: $work"; else rm -rf "$work"; fi
+  if ((keep || status != 0)); then log "work directory kept: $base"; else rm -rf "$base"; fi
   exit "$status"
 }
 trap cleanup EXIT
@@ -445,6 +448,8 @@ for b in "${broker_list[@]}"; do
       ;;
     *) die "unknown broker '$b' (devbroker or kafka)" ;;
   esac
+  work=$base/$b
+  mkdir -p "$work"
   start_broker "$b"
   if wants throughput; then throughput "$b"; fi
   if wants latency; then
