@@ -61,13 +61,31 @@ bool IsLockError(const rocksdb::Status& s) {
   return text.find("/LOCK") != std::string::npos || text.find("lock hold") != std::string::npos;
 }
 
-rocksdb::ColumnFamilyOptions MakeCfOptions(const StateResources& resources) {
+// Whether a column family is a store (point lookups) or the library's own
+// (an expiry index, only scanned; the checkpoint, read once per open).
+bool IsStoreCf(const std::string& name) {
+  return name != kCheckpointCf && name.rfind(kTtlIndexCfPrefix, 0) != 0;
+}
+
+// The memtable arena's block: RocksDB's default is an eighth of the write
+// buffer (1 MB of 8 MB), allocated by a column family's first write. With
+// many tasks x 7 column families those first blocks alone exceeded the
+// shared write-buffer budget, so every commit made the write-buffer manager
+// flush a memtable of a few hundred entries.
+constexpr size_t kArenaBlockBytes = 64 << 10;
+
+rocksdb::ColumnFamilyOptions MakeCfOptions(const StateResources& resources, bool store) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = resources.options().write_buffer_size_per_store;
-  // A bloom filter over the keys of each memtable: a lookup of an absent key
-  // (every new idempotency key) skips the memtables' skip lists.
-  cf.memtable_prefix_bloom_size_ratio = 0.05;
-  cf.memtable_whole_key_filtering = true;
+  cf.arena_block_size = std::min(kArenaBlockBytes, cf.write_buffer_size);
+  if (store) {
+    // A bloom filter over the keys of each memtable (allocated with the
+    // memtable: 5% of its size): a lookup of an absent key (every new
+    // idempotency key) skips the memtables' skip lists. The library's own
+    // column families are never looked up by key.
+    cf.memtable_prefix_bloom_size_ratio = 0.05;
+    cf.memtable_whole_key_filtering = true;
+  }
   // No compression for the small, hot upper levels (snappy cost CPU on every
   // flush and read of a block); the larger lower levels stay compressed.
   cf.compression_per_level.assign(static_cast<size_t>(cf.num_levels), rocksdb::kSnappyCompression);
@@ -120,7 +138,6 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
       return Status::IoError("cannot create state directory " + directory_ + ": " + ec.message());
     }
     rocksdb::DBOptions db_options = MakeDbOptions(*resources_);
-    rocksdb::ColumnFamilyOptions cf_options = MakeCfOptions(*resources_);
 
     // Existing column families (all of them are opened, known or not).
     std::vector<std::string> existing;
@@ -139,7 +156,9 @@ class TaskStateImpl final : public TaskState, public internal::StoreHost {
       if (std::find(wanted.begin(), wanted.end(), name) == wanted.end()) wanted.push_back(name);
     }
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const std::string& name : wanted) descriptors.emplace_back(name, cf_options);
+    for (const std::string& name : wanted) {
+      descriptors.emplace_back(name, MakeCfOptions(*resources_, IsStoreCf(name)));
+    }
 
     rocksdb::DB* db = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
