@@ -241,13 +241,23 @@ unset 'pids[loadgen]'
 
 # --- 7. Caught up: lag 0 everywhere, outbox drained -----------------------
 log "7/8 waiting until paymentd and the sink have caught up and the outbox is drained"
-caught_up=0
+# The outbox gauge is refreshed at most once a second, after a relay round, so
+# right after a burst it can still say 0: caught up means every figure stays 0,
+# and the CRM receiver's count stays put, for 3 s (6 checks) in a row.
+caught_up=0 quiet=0 accepted_before=-1
 for i in $(seq 600); do
   lag=0
   for port in "${paymentd_ports[@]}"; do lag=$((lag + $(metric_value "$port" streams_consumer_lag 1))); done
   sink_lag=$(metric_value "$sink_port" payments_sink_consumer_lag 1)
   backlog=$(metric_value "$sink_port" payments_sink_outbox_backlog 1)
-  if [[ "$lag" == 0 && "$sink_lag" == 0 && "$backlog" == 0 ]]; then caught_up=1; break; fi
+  accepted=$(http_get "$receiver_port" /stats 2>/dev/null | sed -n 's/.*"accepted":\([0-9]*\).*/\1/p')
+  if [[ "$lag" == 0 && "$sink_lag" == 0 && "$backlog" == 0 && "${accepted:-x}" == "$accepted_before" ]]; then
+    quiet=$((quiet + 1))
+  else
+    quiet=0
+  fi
+  accepted_before=${accepted:-x}
+  if ((quiet >= 6)); then caught_up=1; break; fi
   ((i % 20 == 0)) && { progress; log "paymentd lag $lag, sink lag ${sink_lag:-?}, outbox backlog ${backlog:-?}"; }
   sleep 0.5
 done
