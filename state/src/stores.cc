@@ -185,9 +185,9 @@ Status RocksDbStore::AppendRestore(const std::vector<ChangelogRecord>& records,
   std::vector<const ChangelogRecord*> last;
   last.reserve(records.size());
   for (const ChangelogRecord& record : records) last.push_back(&record);
-  std::stable_sort(last.begin(), last.end(), [](const ChangelogRecord* a, const ChangelogRecord* b) {
-    return a->key < b->key;
-  });
+  std::stable_sort(
+      last.begin(), last.end(),
+      [](const ChangelogRecord* a, const ChangelogRecord* b) { return a->key < b->key; });
   std::vector<std::string> index_keys;
   if (index_cf_ != nullptr) index_keys.reserve(last.size());
   for (size_t i = 0; i < last.size(); ++i) {
