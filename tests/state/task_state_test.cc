@@ -192,6 +192,43 @@ TEST_F(TaskStateTest, WriteAheadLogStaysBoundedAcrossManyCommits) {
             value);
 }
 
+// With the default budgets, 8 tasks of 3 TTL stores (7 column families each,
+// as paymentd's) share one write-buffer manager. A few small commits per task
+// must not flush anything: with RocksDB's default 1 MB arena blocks and a
+// memtable bloom on every column family, the empty memtables alone exceeded
+// the 64 MB budget and every commit flushed a tiny memtable to an SST file.
+TEST_F(TaskStateTest, ManyTasksWithDefaultBudgetsDoNotFlushSmallMemtables) {
+  auto resources = StateResources::Create(StateOptions{});
+  ASSERT_TRUE(resources.ok()) << resources.status().ToString();
+  const std::chrono::milliseconds ttl(24 * 3600 * 1000);
+  const std::vector<StoreSpec> specs = {testing::Spec("idempotency", StoreKind::kPersistent, ttl),
+                                        testing::Spec("payments", StoreKind::kPersistent, ttl),
+                                        testing::Spec("customers", StoreKind::kPersistent, ttl)};
+  std::vector<std::unique_ptr<TaskState>> tasks;
+  for (int t = 0; t < 8; ++t) {
+    auto opened = TaskState::Open(dir_.Sub("task-" + std::to_string(t)), specs, resources->get());
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    tasks.push_back(std::move(opened).value());
+  }
+  for (int c = 0; c < 20; ++c) {
+    for (auto& task : tasks) {
+      task->AdvanceStreamTime(Timestamp(1000 + c));
+      for (const StoreSpec& spec : specs) {
+        for (int k = 0; k < 10; ++k) {
+          ASSERT_OK(task->GetStore(spec.name)->Put("key-" + std::to_string(c * 10 + k), "value"));
+        }
+      }
+      ASSERT_OK(task->Commit(testing::AtStreamTime(1000 + c)));
+    }
+  }
+  for (int t = 0; t < 8; ++t) {
+    const std::string dir = dir_.Sub("task-" + std::to_string(t));
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      EXPECT_NE(entry.path().extension(), ".sst") << "a memtable was flushed: " << entry.path();
+    }
+  }
+}
+
 TEST_F(TaskStateTest, OpeningALockedDirectoryFailsWithClearMessage) {
   auto first = OpenOrDie(ThreeStores());
   ASSERT_NE(first, nullptr);
