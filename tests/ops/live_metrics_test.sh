@@ -60,10 +60,16 @@ bootstrap=$(wait_for_line "$work/broker.out" 'devbroker listening on [^ ]+' 30 "
   die "cannot create the topics"
 
 # --- PostgreSQL and the CRM receiver -------------------------------------------
-pg_port=$(free_port)
+# free_port can race with another test binding the same port: three tries.
 pg_started=1
-db_server=$("$root/scripts/pg-test-server.sh" start "$work/pg" "$pg_port" |
-  sed 's/^pg-test-server: //') || die "PostgreSQL did not start"
+for attempt in 1 2 3; do
+  pg_port=$(free_port)
+  rm -rf "$work/pg"
+  db_server=$("$root/scripts/pg-test-server.sh" start "$work/pg" "$pg_port" |
+    sed 's/^pg-test-server: //') && [[ -n "$db_server" ]] && break
+  ((attempt < 3)) || die "PostgreSQL did not start"
+  log "PostgreSQL did not start on port $pg_port (attempt $attempt), retrying"
+done
 psql -X -q -d "$db_server" -c "CREATE DATABASE payments" >/dev/null
 db_url=${db_server%/*}/payments
 
